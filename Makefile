@@ -1,0 +1,54 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export UPSELL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/upsell
+export UPSELL_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export UPSELL_HTTP_HOST ?= 127.0.0.1
+export UPSELL_HTTP_PORT ?= 8080
+
+.PHONY: install services migrate run test unit lint schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+services: install
+	@bash deploy/ensure-services.sh
+
+migrate: services
+	$(BIN)/upsell migrate
+
+run: migrate
+	@$(BIN)/upsell catalog apply deploy/catalog.example.yaml --if-empty
+	@test -s .upsell-admin-token || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > .upsell-admin-token
+	@echo
+	@echo "upsell listens on http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT) (admin token in .upsell-admin-token)"
+	@echo "try:  curl -s -H \"Authorization: Bearer \$$(cat .upsell-admin-token)\" -H 'Content-Type: application/json' \\"
+	@echo "        -d '{\"id\":\"cs_try_1\",\"mode\":\"subscription\",\"currency\":\"usd\",\"line_items\":[{\"price\":\"price_pro_monthly\"}]}' \\"
+	@echo "        http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT)/v1/checkout/sessions"
+	@echo
+	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" $(BIN)/upsell serve
+
+test: services
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+schemas: install
+	$(BIN)/python -m contracts.generate
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,86 @@
+"""RabbitMQ events: one envelope `{id, type, version, created, data}` tagged by `type`.
+
+Inbound on exchange `checkout`; outbound on exchange `upsell` with the routing key equal to `type`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from contracts.catalog import Id, Instant, Text
+from contracts.sessions import CompletedSession, SessionInput, SessionView
+
+EventId = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class SessionRef(Struct):
+    """Names a session."""
+
+    session: Id
+
+
+class PaymentSucceeded(Struct):
+    """A session was paid; `payment` is the payment provider's reference."""
+
+    session: Id
+    payment: Text | None = None
+    payment_intent: Text | None = None
+    """Stripe's name for the same reference; used when `payment` is absent."""
+
+    @property
+    def reference(self) -> str | None:
+        return self.payment if self.payment is not None else self.payment_intent
+
+
+class _Envelope(Struct, tag_field="type", kw_only=True):
+    id: EventId
+    """Unique per event; an event re-sent after a failure keeps its id."""
+    version: int = 1
+    created: Instant | None = None
+
+
+class SessionCreated(_Envelope, tag="checkout.session.created"):
+    """A backend registers a checkout session."""
+
+    data: SessionInput
+
+
+class SessionPaymentSucceeded(_Envelope, tag="checkout.session.payment_succeeded"):
+    """The session was paid; the service completes it once."""
+
+    data: PaymentSucceeded
+
+
+class SessionExpired(_Envelope, tag="checkout.session.expired"):
+    """The session expired; it refuses toggles from now on."""
+
+    data: SessionRef
+
+
+InboundEvent = SessionCreated | SessionPaymentSucceeded | SessionExpired
+
+
+class UpsellEvaluated(_Envelope, tag="checkout.session.upsell_evaluated"):
+    """Published after a session is registered: its view with the upsell decision."""
+
+    data: SessionView
+
+
+class LineItemsUpdated(_Envelope, tag="checkout.session.line_items_updated"):
+    """Published after a toggle changes the selection: the new view."""
+
+    data: SessionView
+
+
+class SessionCompleted(_Envelope, tag="checkout.session.completed"):
+    """Published once when a session is paid: everything fulfillment needs."""
+
+    data: CompletedSession
+
+
+OutboundEvent = UpsellEvaluated | LineItemsUpdated | SessionCompleted
+
+INBOUND_TYPES: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in InboundEvent.__args__)
+OUTBOUND_TYPES: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in OutboundEvent.__args__)

@@ -1,0 +1,158 @@
+"""The OpenAPI 3.1 document of the HTTP interface, built from the contract Structs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from contracts import catalog as c
+from contracts import sessions as s
+from contracts.problems import Problem
+
+# (method, path, summary, roles, request body, answer body, success status)
+Operation = tuple[str, str, str, str, type[Any] | None, type[Any] | None, int]
+
+OPERATIONS: list[Operation] = [
+    ("put", "/v1/products/{id}", "Create or replace a product", "admin", c.Product, c.Product, 200),
+    ("get", "/v1/products/{id}", "Read a product", "admin", None, c.Product, 200),
+    ("put", "/v1/prices/{id}", "Create or replace a price", "admin", c.Price, c.Price, 200),
+    ("get", "/v1/prices/{id}", "Read a price", "admin", None, c.Price, 200),
+    (
+        "put",
+        "/v1/prices/{id}/upsell",
+        "Set the upsell of a price (422 lists every broken rule)",
+        "admin",
+        c.UpsellPair,
+        c.Price,
+        200,
+    ),
+    (
+        "delete",
+        "/v1/prices/{id}/upsell",
+        "Remove the upsell of a price (new sessions only)",
+        "admin",
+        None,
+        c.Price,
+        200,
+    ),
+    ("put", "/v1/coupons/{id}", "Create or replace a coupon", "admin", c.Coupon, c.Coupon, 200),
+    ("get", "/v1/coupons/{id}", "Read a coupon", "admin", None, c.Coupon, 200),
+    (
+        "put",
+        "/v1/promotion-codes/{id}",
+        "Create or replace a promotion code",
+        "admin",
+        c.PromotionCode,
+        c.PromotionCode,
+        200,
+    ),
+    ("get", "/v1/promotion-codes/{id}", "Read a promotion code", "admin", None, c.PromotionCode, 200),
+    (
+        "post",
+        "/v1/checkout/sessions",
+        "Register a checkout session",
+        "backend",
+        s.SessionInput,
+        s.CreatedSession,
+        201,
+    ),
+    (
+        "get",
+        "/v1/checkout/sessions/{id}",
+        "Read a session",
+        "backend or client secret",
+        None,
+        s.SessionView,
+        200,
+    ),
+    (
+        "post",
+        "/v1/checkout/sessions/{id}/upsell",
+        "Select or unselect the upsell",
+        "backend or client secret",
+        s.UpsellToggle,
+        s.SessionView,
+        200,
+    ),
+    (
+        "post",
+        "/v1/checkout/sessions/{id}/complete",
+        "Complete a paid session (idempotent)",
+        "backend",
+        s.CompleteRequest,
+        s.CompletedSession,
+        200,
+    ),
+    (
+        "post",
+        "/v1/checkout/sessions/{id}/client-secret",
+        "Issue a new client secret",
+        "backend",
+        None,
+        s.ClientSecret,
+        200,
+    ),
+]
+
+
+def _ref(kind: type[Any]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{kind.__name__}"}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    method, path, summary, roles, request, answer, status = op
+    body: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Who: {roles}.",
+        "security": [{"bearer": []}],
+        "responses": {
+            str(status): {"description": "OK", "content": {"application/json": {"schema": _ref(answer)}}}
+            if answer
+            else {"description": "OK"},
+            "default": {
+                "description": "A problem",
+                "content": {"application/problem+json": {"schema": _ref(Problem)}},
+            },
+        },
+    }
+    if "{id}" in path:
+        body["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    if request is not None:
+        body["requestBody"] = {
+            "required": method != "post" or not path.endswith("/complete"),
+            "content": {"application/json": {"schema": _ref(request)}},
+        }
+    return body
+
+
+def _ops_paths() -> dict[str, Any]:
+    plain = {"200": {"description": "OK"}, "503": {"description": "Not ready"}}
+    return {
+        p: {"get": {"summary": summary, "responses": plain}}
+        for p, summary in [
+            ("/livez", "The process is alive"),
+            ("/readyz", "The database and the broker are reachable"),
+            ("/metrics", "Prometheus metrics"),
+            ("/openapi.json", "This document"),
+        ]
+    }
+
+
+def openapi() -> dict[str, Any]:
+    kinds = {k for op in OPERATIONS for k in op[4:6] if k is not None} | {Problem}
+    _, components = msgspec.json.schema_components(
+        sorted(kinds, key=lambda k: k.__name__), ref_template="#/components/schemas/{name}"
+    )
+    paths: dict[str, Any] = _ops_paths()
+    for op in OPERATIONS:
+        paths.setdefault(op[1], {})[op[0]] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Checkout upsell service", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,196 @@
+"""PostgreSQL implementations of the storage ports, all bound to one connection and transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+import asyncpg
+import msgspec
+
+from service.domain.catalog import PromotionCode
+from service.domain.session import CheckoutSession
+
+T = TypeVar("T")
+
+
+class DocumentTable(Generic[T]):
+    """A table of JSON documents keyed by `id`, decoded straight into frozen domain objects.
+
+    `parent` names a column kept beside the document for joins and foreign keys (a price's product),
+    with the function that reads it from the item.
+    """
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        table: str,
+        kind: type[T],
+        parent: tuple[str, Callable[[T], str]] | None = None,
+    ) -> None:
+        self._conn = conn
+        self._table = table
+        self._decoder = msgspec.json.Decoder(kind)
+        self._parent = parent
+        columns = "id, body" if parent is None else f"id, body, {parent[0]}"
+        values = "$1, $2" if parent is None else "$1, $2, $3"
+        updates = (
+            "body = excluded.body" if parent is None else f"body = excluded.body, {parent[0]} = excluded.{parent[0]}"
+        )
+        self._upsert = (
+            f"insert into {table} ({columns}) values ({values})"
+            f" on conflict (id) do update set {updates}, updated_at = now()"
+        )
+
+    async def get(self, key: str) -> T | None:
+        body = await self._conn.fetchval(f"select body from {self._table} where id = $1", key)
+        return None if body is None else self._decoder.decode(body)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, T]:
+        rows = await self._conn.fetch(f"select id, body from {self._table} where id = any($1::text[])", list(keys))
+        return {r["id"]: self._decoder.decode(r["body"]) for r in rows}
+
+    async def put(self, key: str, item: T) -> None:
+        body = msgspec.json.encode(item).decode()
+        if self._parent is None:
+            await self._conn.execute(self._upsert, key, body)
+        else:
+            await self._conn.execute(self._upsert, key, body, self._parent[1](item))
+
+
+class PromotionCodeTable(DocumentTable[PromotionCode]):
+    """Promotion codes; the redemption count lives in its own column, which upserts never touch."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn, "promotion_codes", PromotionCode, ("coupon", lambda promo: promo.coupon))
+
+    def _with_count(self, row: asyncpg.Record) -> PromotionCode:
+        return dataclasses.replace(self._decoder.decode(row["body"]), times_redeemed=row["times_redeemed"])
+
+    async def get(self, key: str) -> PromotionCode | None:
+        row = await self._conn.fetchrow("select body, times_redeemed from promotion_codes where id = $1", key)
+        return None if row is None else self._with_count(row)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, PromotionCode]:
+        rows = await self._conn.fetch(
+            "select id, body, times_redeemed from promotion_codes where id = any($1::text[])", list(keys)
+        )
+        return {r["id"]: self._with_count(r) for r in rows}
+
+    async def redeem(self, code: str) -> bool:
+        """Counts one redemption atomically; False when it went past `max_redemptions`."""
+        row = await self._conn.fetchrow(
+            "update promotion_codes set times_redeemed = times_redeemed + 1 where id = $1"
+            " returning times_redeemed, (body->>'max_redemptions')::int as max_redemptions",
+            code,
+        )
+        return row is None or row["max_redemptions"] is None or row["times_redeemed"] <= row["max_redemptions"]
+
+
+_session_decoder = msgspec.json.Decoder(CheckoutSession)
+
+
+class SessionTable:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
+        lock = " for update" if for_update else ""
+        state = await self._conn.fetchval(f"select state from checkout_sessions where id = $1{lock}", session_id)
+        return None if state is None else _session_decoder.decode(state)
+
+    async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
+        inserted = await self._conn.fetchval(
+            "insert into checkout_sessions (id, status, version, state, client_secret_hash, created_at)"
+            " values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing returning true",
+            session.id,
+            session.status,
+            session.version,
+            msgspec.json.encode(session).decode(),
+            secret_hash,
+            session.created_at,
+        )
+        return bool(inserted)
+
+    async def save(self, session: CheckoutSession) -> None:
+        await self._conn.execute(
+            "update checkout_sessions set status = $2, version = $3, state = $4, updated_at = now() where id = $1",
+            session.id,
+            session.status,
+            session.version,
+            msgspec.json.encode(session).decode(),
+        )
+
+    async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None:
+        await self._conn.execute(
+            "update checkout_sessions set client_secret_hash = $2 where id = $1", session_id, secret_hash
+        )
+
+    async def secret_hash(self, session_id: str) -> bytes | None:
+        value = await self._conn.fetchval("select client_secret_hash from checkout_sessions where id = $1", session_id)
+        return None if value is None else bytes(value)
+
+
+class InboxTable:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def first_delivery(self, event_id: str, event_type: str) -> bool:
+        # A concurrent duplicate blocks on the key until the first commits, then finds it taken.
+        inserted = await self._conn.fetchval(
+            "insert into inbox (event_id, type) values ($1, $2) on conflict do nothing returning true",
+            event_id,
+            event_type,
+        )
+        return bool(inserted)
+
+
+class ParkedTable:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def park(self, event_id: str, session_id: str, body: bytes) -> None:
+        await self._conn.execute(
+            "insert into parked_events (event_id, session_id, body) values ($1, $2, $3)"
+            " on conflict (event_id) do nothing",
+            event_id,
+            session_id,
+            body,
+        )
+
+    async def take(self, session_id: str) -> list[bytes]:
+        rows = await self._conn.fetch(
+            "with taken as (delete from parked_events where session_id = $1 returning seq, body)"
+            " select body from taken order by seq",
+            session_id,
+        )
+        return [bytes(r["body"]) for r in rows]
+
+
+class OutboxTable:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, event_id: str, event_type: str, correlation_id: str, body: bytes) -> None:
+        await self._conn.execute(
+            "insert into outbox (event_id, type, correlation_id, body) values ($1, $2, $3, $4)",
+            event_id,
+            event_type,
+            correlation_id,
+            body,
+        )
+
+    async def add_dead_letter(
+        self, event_id: str, event_type: str, correlation_id: str, body: bytes, reason: str, detail: str
+    ) -> None:
+        await self._conn.execute(
+            "insert into outbox (event_id, type, correlation_id, body, dead_letter_reason, dead_letter_detail)"
+            " values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
+            event_id,
+            event_type,
+            correlation_id,
+            body,
+            reason,
+            detail,
+        )

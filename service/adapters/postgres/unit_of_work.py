@@ -1,0 +1,98 @@
+"""A unit of work: one pooled connection and one transaction around a use case."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from service.adapters.postgres.repositories import (
+    DocumentTable,
+    InboxTable,
+    OutboxTable,
+    ParkedTable,
+    PromotionCodeTable,
+    SessionTable,
+)
+from service.app.errors import InvalidInput
+from service.app.ports import Documents, Inbox, Outbox, ParkedEvents, PromotionCodes, Sessions, UnitOfWork
+from service.domain.catalog import Coupon, Price, Product, Violation
+
+
+class PostgresUnitOfWork:
+    products: Documents[Product]
+    prices: Documents[Price]
+    coupons: Documents[Coupon]
+    promotion_codes: PromotionCodes
+    sessions: Sessions
+    inbox: Inbox
+    parked: ParkedEvents
+    outbox: Outbox
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: PoolConnectionProxy | None = None
+        self._tx: Transaction | None = None
+
+    async def __aenter__(self) -> PostgresUnitOfWork:
+        conn = await self._pool.acquire()
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._conn, self._tx = conn, tx
+        c: asyncpg.Connection = conn  # type: ignore[assignment]
+        self.products = DocumentTable(c, "products", Product)
+        self.prices = DocumentTable(c, "prices", Price, ("product", lambda price: price.product))
+        self.coupons = DocumentTable(c, "coupons", Coupon)
+        self.promotion_codes = PromotionCodeTable(c)
+        self.sessions = SessionTable(c)
+        self.inbox = InboxTable(c)
+        self.parked = ParkedTable(c)
+        self.outbox = OutboxTable(c)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._conn is not None
+        assert self._tx is not None
+        try:
+            if exc_type is None:
+                await self._tx.commit()
+            else:
+                await self._rollback()
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = self._tx = None
+        if isinstance(exc, asyncpg.DataError):
+            # Text PostgreSQL cannot store (a NUL character, say) is the caller's bad input.
+            raise InvalidInput(
+                [Violation("invalid_data", str(exc))], "the input holds data that cannot be stored"
+            ) from exc
+
+    async def lock_session(self, session_id: str) -> None:
+        assert self._conn is not None
+        await self._conn.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
+
+    async def _rollback(self) -> None:
+        assert self._conn is not None
+        assert self._tx is not None
+        try:
+            await self._tx.rollback()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
+            # The connection is broken (cut mid-query, say): it must not go back to the pool as it
+            # is. The original error matters more than this one.
+            self._conn.terminate()
+
+
+class PostgresUnitOfWorkFactory:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    def __call__(self) -> UnitOfWork:
+        return PostgresUnitOfWork(self.pool)

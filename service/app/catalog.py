@@ -1,0 +1,88 @@
+"""Catalog use cases: idempotent upserts with every broken rule listed, and upsell pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from service.app.errors import InvalidInput, NotFound
+from service.app.ports import UnitOfWork
+from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violations
+from service.domain.coupons import coupon_violations
+from service.domain.money import is_known_currency
+from service.domain.pricing import price_violations
+from service.domain.upsell import pair_violations
+
+Change = Literal["created", "updated", "unchanged"]
+
+
+def change_of(before: object | None, after: object) -> Change:
+    if before is None:
+        return "created"
+    return "unchanged" if before == after else "updated"
+
+
+async def put_product(uow: UnitOfWork, product: Product) -> Change:
+    before = await uow.products.get(product.id)
+    if before != product:
+        await uow.products.put(product.id, product)
+    return change_of(before, product)
+
+
+async def put_price(uow: UnitOfWork, price: Price) -> Change:
+    """Creates or replaces a price; a named upsell must pass every pair rule."""
+    problems = price_violations(price)
+    if not is_known_currency(price.currency):
+        problems.add("unknown_currency", f"{price.currency!r} is not an ISO 4217 currency", "currency")
+    before = await uow.prices.get(price.id)
+    if before is not None and before.product != price.product:
+        problems.add("product_immutable", "a price cannot move to another product", "product")
+    if await uow.products.get(price.product) is None:
+        problems.add("product_not_found", f"product {price.product!r} does not exist", "product")
+    if price.upsell is not None and not problems:
+        target = await uow.prices.get(price.upsell)
+        if target is None:
+            problems.add("upsell_price_not_found", f"price {price.upsell!r} does not exist", "upsell")
+        else:
+            problems.items.extend(pair_violations(price, target).items)
+    if problems:
+        raise InvalidInput(problems.items, f"price {price.id!r} breaks rules")
+    if before != price:
+        await uow.prices.put(price.id, price)
+    return change_of(before, price)
+
+
+async def set_upsell(uow: UnitOfWork, price_id: str, upsell_id: str | None) -> Price:
+    """Sets (or with None removes) the upsell of a price; removal affects new sessions only."""
+    price = await uow.prices.get(price_id)
+    if price is None:
+        raise NotFound("price", price_id)
+    changed = dataclasses.replace(price, upsell=upsell_id)
+    await put_price(uow, changed)
+    return changed
+
+
+async def put_coupon(uow: UnitOfWork, coupon: Coupon) -> Change:
+    problems = coupon_violations(coupon)
+    if coupon.currency is not None and not is_known_currency(coupon.currency):
+        problems.add("unknown_currency", f"{coupon.currency!r} is not an ISO 4217 currency", "currency")
+    if problems:
+        raise InvalidInput(problems.items, f"coupon {coupon.id!r} breaks rules")
+    before = await uow.coupons.get(coupon.id)
+    if before != coupon:
+        await uow.coupons.put(coupon.id, coupon)
+    return change_of(before, coupon)
+
+
+async def put_promotion_code(uow: UnitOfWork, promo: PromotionCode) -> Change:
+    """Creates or replaces a promotion code; its redemption count is the service's and is kept."""
+    problems = Violations()
+    if await uow.coupons.get(promo.coupon) is None:
+        problems.add("coupon_not_found", f"coupon {promo.coupon!r} does not exist", "coupon")
+    if problems:
+        raise InvalidInput(problems.items, f"promotion code {promo.code!r} breaks rules")
+    before = await uow.promotion_codes.get(promo.code)
+    promo = dataclasses.replace(promo, times_redeemed=before.times_redeemed if before else 0)
+    if before != promo:
+        await uow.promotion_codes.put(promo.code, promo)
+    return change_of(before, promo)

@@ -1,0 +1,169 @@
+"""Checkout session use cases: register, toggle the upsell, complete, expire.
+
+Each runs inside a unit of work that the caller opens, so that an inbound event's inbox row, the
+session change and the outgoing event commit together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+
+from contracts.events import LineItemsUpdated, SessionCompleted, UpsellEvaluated
+from contracts.sessions import DiscountInput, SessionInput
+from service.app import views
+from service.app.errors import Conflict, InvalidInput, NotFound
+from service.app.outgoing import emit_session_event
+from service.app.ports import UnitOfWork
+from service.domain import session as domain
+from service.domain.catalog import Price, Violations
+from service.domain.coupons import promotion_code_refusal
+from service.domain.money import is_known_locale
+from service.domain.upsell import evaluate
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_LIFETIME = timedelta(hours=24)
+
+
+async def register_session(
+    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None
+) -> domain.CheckoutSession:
+    """Registers a session, decides its upsell against the catalog as it is now, and announces it."""
+    await uow.lock_session(data.id)
+    problems = Violations()
+    prices = await _line_prices(uow, data, problems)
+    discounts = [await _discount(uow, d, data.currency, now, problems, i) for i, d in enumerate(data.discounts)]
+    locale = data.locale or "en"
+    if not is_known_locale(locale):
+        problems.add("invalid_locale", f"unknown locale {locale!r}", "$.locale")
+    if data.expires_at is not None and data.expires_at <= now:
+        problems.add("expires_at_past", "`expires_at` must be in the future", "$.expires_at")
+    if problems:
+        raise InvalidInput(problems.items, "the session cannot be registered")
+    upsell_ids = [p.upsell for p in prices if p.upsell is not None]
+    upsells = await uow.prices.get_many(upsell_ids) if upsell_ids else {}
+    upsell_of = {p.id: upsells[p.upsell] for p in prices if p.upsell in upsells}
+    decision = evaluate(data.mode, prices, upsell_of)
+    trial = data.subscription_data.trial_period_days if data.subscription_data else None
+    if trial is None and decision.initial is not None:
+        trial = decision.initial.trial_period_days
+    session = domain.CheckoutSession(
+        id=data.id,
+        mode=data.mode,
+        currency=data.currency,
+        line_items=tuple(domain.LineItem(p, item.quantity) for p, item in zip(prices, data.line_items, strict=True)),
+        upsell=domain.Upsell(decision.eligible, decision.reason, decision.initial, decision.upsell),
+        created_at=now,
+        expires_at=data.expires_at or now + DEFAULT_LIFETIME,
+        customer=data.customer,
+        locale=locale,
+        discounts=tuple(d for d in discounts if d is not None),
+        trial_period_days=trial,
+        metadata=data.metadata,
+    )
+    if not await uow.sessions.add(session, secret_hash):
+        raise Conflict(f"session {data.id!r} already exists", "session_exists")
+    await emit_session_event(uow, UpsellEvaluated, views.session_view(session, now), now)
+    return session
+
+
+async def _line_prices(uow: UnitOfWork, data: SessionInput, problems: Violations) -> list[Price]:
+    found = await uow.prices.get_many({item.price for item in data.line_items})
+    prices = []
+    for index, item in enumerate(data.line_items):
+        field = f"$.line_items[{index}].price"
+        price = found.get(item.price)
+        if price is None:
+            problems.add("unknown_price", f"price {item.price!r} does not exist", field)
+            continue
+        if not price.active:
+            problems.add("price_inactive", f"price {item.price!r} is not active", field)
+        if price.currency != data.currency:
+            problems.add("currency_mismatch", f"price {item.price!r} is in {price.currency}", field)
+        prices.append(price)
+    return prices
+
+
+async def _discount(
+    uow: UnitOfWork, given: DiscountInput, currency: str, now: datetime, problems: Violations, index: int
+) -> domain.Discount | None:
+    field = f"$.discounts[{index}]"
+    if (given.coupon is None) == (given.promotion_code is None):
+        problems.add("invalid_discount", "give exactly one of `coupon` and `promotion_code`", field)
+        return None
+    coupon_id = given.coupon
+    if given.promotion_code is not None:
+        promo = await uow.promotion_codes.get(given.promotion_code)
+        refusal = "promotion_code_unknown" if promo is None else promotion_code_refusal(promo, now)
+        if promo is None or refusal is not None:
+            problems.add(
+                refusal or "promotion_code_unknown",
+                f"promotion code {given.promotion_code!r} cannot be used",
+                field,
+            )
+            return None
+        coupon_id = promo.coupon
+    assert coupon_id is not None
+    coupon = await uow.coupons.get(coupon_id)
+    if coupon is None:
+        problems.add("coupon_not_found", f"coupon {coupon_id!r} does not exist", field)
+        return None
+    if not coupon.active:
+        problems.add("coupon_inactive", f"coupon {coupon_id!r} is not active", field)
+    if coupon.amount_off is not None and coupon.currency != currency:
+        problems.add("coupon_currency_mismatch", f"coupon {coupon_id!r} is in {coupon.currency}", field)
+    return domain.Discount(coupon, given.promotion_code)
+
+
+async def _locked(uow: UnitOfWork, session_id: str) -> domain.CheckoutSession:
+    """The session, locked for this transaction against every other writer, in any process."""
+    await uow.lock_session(session_id)
+    session = await uow.sessions.get(session_id, for_update=True)
+    if session is None:
+        raise NotFound("session", session_id)
+    return session
+
+
+async def toggle_upsell(uow: UnitOfWork, session_id: str, selected: bool, now: datetime) -> domain.CheckoutSession:
+    """Selects or unselects the upsell; a change is saved with the next version and announced."""
+    session = await _locked(uow, session_id)
+    try:
+        changed = domain.toggle(session, selected, now)
+    except domain.SessionClosed as closed:
+        raise Conflict(str(closed), f"session_{closed.status}") from None
+    except domain.UpsellUnavailable:
+        raise Conflict(f"the session has no upsell ({session.upsell.reason})", "upsell_not_available") from None
+    if changed is not session:
+        await uow.sessions.save(changed)
+        await emit_session_event(uow, LineItemsUpdated, views.session_view(changed, now), now)
+    return changed
+
+
+async def complete_session(
+    uow: UnitOfWork, session_id: str, payment: str | None, now: datetime
+) -> domain.CheckoutSession:
+    """Completes a paid session once; later calls return it unchanged and publish nothing."""
+    session = await _locked(uow, session_id)
+    try:
+        done = domain.complete(session, now, payment)
+    except domain.SessionClosed as closed:
+        raise Conflict(str(closed), f"session_{closed.status}") from None
+    if done is not session:
+        await uow.sessions.save(done)
+        for applied in done.discounts:
+            # The limit is checked when the session is registered; a payment that completes after
+            # the last redemption was taken by another session is honoured, and reported.
+            if applied.promotion_code is not None and not await uow.promotion_codes.redeem(applied.promotion_code):
+                log.warning("promotion_code_over_redeemed", promotion_code=applied.promotion_code)
+        await emit_session_event(uow, SessionCompleted, views.completed_view(done, now), now)
+    return done
+
+
+async def expire_session(uow: UnitOfWork, session_id: str) -> domain.CheckoutSession:
+    session = await _locked(uow, session_id)
+    expired = domain.expire(session)
+    if expired is not session:
+        await uow.sessions.save(expired)
+    return expired

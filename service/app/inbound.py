@@ -1,0 +1,85 @@
+"""Inbound checkout events: the inbox drops duplicates, then each type maps to its use case.
+
+An event that names a session not registered yet (payment before creation, when several replicas
+consume or a backend sends out of order) is parked and applied as soon as the session arrives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+import structlog
+
+from contracts.events import InboundEvent, SessionCreated, SessionExpired, SessionPaymentSucceeded
+from contracts.sessions import SessionInput
+from service.app.checkout import complete_session, expire_session, register_session
+from service.app.errors import Conflict, NotFound, UseCaseError
+from service.app.ports import UnitOfWork
+from service.domain.session import CheckoutSession
+
+log = structlog.get_logger(__name__)
+
+Outcome = Literal["processed", "duplicate", "parked"]
+
+inbound_decoder = msgspec.json.Decoder(InboundEvent)
+
+
+def session_of(event: InboundEvent) -> str:
+    return event.data.id if isinstance(event, SessionCreated) else event.data.session
+
+
+async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: datetime) -> Outcome:
+    """Applies one event exactly once; the caller commits the unit of work, then acks."""
+    session_id = session_of(event)
+    await uow.lock_session(session_id)
+    if not await uow.inbox.first_delivery(event.id, event.__struct_config__.tag):  # type: ignore[arg-type]
+        return "duplicate"
+    if isinstance(event, SessionCreated):
+        try:
+            await register(uow, event.data, now, secret_hash=None)
+        except Conflict as exists:
+            if exists.code != "session_exists":
+                raise
+            log.info("session_already_registered")
+            return "duplicate"
+        return "processed"
+    try:
+        await _apply_to_existing(uow, event, now)
+    except NotFound:
+        await uow.parked.park(event.id, session_id, body)
+        log.info("event_parked", reason="session_not_registered_yet")
+        return "parked"
+    return "processed"
+
+
+async def register(uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None) -> CheckoutSession:
+    """Registers a session, then applies the events that arrived for it before; returns it as it ends."""
+    session = await register_session(uow, data, now, secret_hash)
+    if not await replay_parked(uow, data.id, now):
+        return session
+    return await uow.sessions.get(data.id) or session
+
+
+async def _apply_to_existing(uow: UnitOfWork, event: InboundEvent, now: datetime) -> None:
+    if isinstance(event, SessionPaymentSucceeded):
+        await complete_session(uow, event.data.session, event.data.reference, now)
+    elif isinstance(event, SessionExpired):
+        await expire_session(uow, event.data.session)
+
+
+async def replay_parked(uow: UnitOfWork, session_id: str, now: datetime) -> int:
+    """Applies the events that waited for this session, in the order they arrived; returns how many."""
+    parked = await uow.parked.take(session_id)
+    for body in parked:
+        event = inbound_decoder.decode(body)
+        try:
+            await _apply_to_existing(uow, event, now)
+        except UseCaseError as refused:
+            # The session exists now, so a refusal is final (payment after an explicit expiry): the
+            # event goes to the dead-letter queue with its reason, as it would have on arrival.
+            log.warning("parked_event_refused", parked_event_id=event.id, reason=refused.code)
+            event_type = str(event.__struct_config__.tag)
+            await uow.outbox.add_dead_letter(event.id, event_type, session_id, body, refused.code, refused.detail)
+    return len(parked)

@@ -1,0 +1,93 @@
+"""What the use cases need from storage: typed protocols that the PostgreSQL adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Protocol, TypeVar
+
+from service.domain.catalog import Coupon, Price, Product, PromotionCode
+from service.domain.session import CheckoutSession
+
+T = TypeVar("T")
+
+
+class Documents(Protocol[T]):
+    """A catalog table of documents keyed by id."""
+
+    async def get(self, key: str) -> T | None: ...
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, T]: ...
+
+    async def put(self, key: str, item: T) -> None: ...
+
+
+class PromotionCodes(Documents[PromotionCode], Protocol):
+    async def redeem(self, code: str) -> bool:
+        """Counts one redemption, safely under concurrent completions; False past the limit."""
+        ...
+
+
+class Sessions(Protocol):
+    async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None: ...
+
+    async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
+        """Inserts a new session; False when the id is taken."""
+        ...
+
+    async def save(self, session: CheckoutSession) -> None: ...
+
+    async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None: ...
+
+    async def secret_hash(self, session_id: str) -> bytes | None: ...
+
+
+class Inbox(Protocol):
+    async def first_delivery(self, event_id: str, event_type: str) -> bool:
+        """Records the event id; False when it was seen before (a duplicate)."""
+        ...
+
+
+class ParkedEvents(Protocol):
+    async def park(self, event_id: str, session_id: str, body: bytes) -> None: ...
+
+    async def take(self, session_id: str) -> list[bytes]:
+        """Removes and returns the events parked for a session, in arrival order."""
+        ...
+
+
+class Outbox(Protocol):
+    async def add(self, event_id: str, event_type: str, correlation_id: str, body: bytes) -> None: ...
+
+    async def add_dead_letter(
+        self, event_id: str, event_type: str, correlation_id: str, body: bytes, reason: str, detail: str
+    ) -> None:
+        """Queues an inbound event for the dead-letter exchange, with its reason, in this transaction."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction around one use case: everything it writes commits together or not at all."""
+
+    products: Documents[Product]
+    prices: Documents[Price]
+    coupons: Documents[Coupon]
+    promotion_codes: PromotionCodes
+    sessions: Sessions
+    inbox: Inbox
+    parked: ParkedEvents
+    outbox: Outbox
+
+    async def lock_session(self, session_id: str) -> None:
+        """Serializes the work on one session across processes until the transaction ends."""
+        ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

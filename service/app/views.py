@@ -1,0 +1,94 @@
+"""Maps domain sessions to the contract views that HTTP answers and events carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from contracts.sessions import (
+    CompletedSession,
+    DiscountView,
+    LineItemView,
+    RecurringView,
+    SavingsView,
+    SessionView,
+    UpsellView,
+)
+from service.domain.session import CheckoutSession, Discount, LineTotal, invoice
+
+V = TypeVar("V", bound=SessionView)
+
+
+def _line(total: LineTotal) -> LineItemView:
+    price = total.item.price
+    recurring = price.recurring
+    return LineItemView(
+        price=price.id,
+        product=price.product,
+        quantity=total.item.quantity,
+        amount_subtotal=total.subtotal,
+        amount_discount=total.discount,
+        amount_total=total.total,
+        recurring=None if recurring is None else RecurringView(recurring.interval, recurring.interval_count),
+    )
+
+
+def _discount(applied: Discount, amount: int) -> DiscountView:
+    coupon = applied.coupon
+    return DiscountView(
+        coupon=coupon.id,
+        promotion_code=applied.promotion_code,
+        percent_off=None if coupon.percent_off is None else str(coupon.percent_off),
+        amount_off=coupon.amount_off,
+        duration=coupon.duration,
+        duration_in_months=coupon.duration_in_months,
+        amount=amount,
+    )
+
+
+def session_view(session: CheckoutSession, now: datetime) -> SessionView:
+    bill = invoice(session)
+    offer = session.upsell
+    saved = session.savings()
+    return SessionView(
+        id=session.id,
+        status=session.status_at(now),
+        mode=session.mode,
+        currency=session.currency,
+        customer=session.customer,
+        locale=session.locale,
+        line_items=[_line(line) for line in bill.lines],
+        amount_subtotal=bill.subtotal,
+        amount_discount=bill.discount,
+        amount_total=bill.total,
+        discounts=[_discount(d, a) for d, a in zip(session.discounts, bill.discount_amounts, strict=True)],
+        trial_period_days=session.trial_period_days,
+        upsell=UpsellView(
+            eligible=offer.eligible,
+            reason=offer.reason,
+            price=None if offer.price is None else offer.price.id,
+            original_price=None if offer.original_price is None else offer.original_price.id,
+            selected=offer.selected,
+            savings=None if saved is None else SavingsView(saved.amount, str(saved.percent), saved.display),
+        ),
+        version=session.version,
+        metadata=session.metadata,
+        created=session.created_at,
+        expires_at=session.expires_at,
+    )
+
+
+def extended(view: SessionView, kind: type[V], **fields: Any) -> V:
+    """The view as a subtype with more fields (the completion, the client secret)."""
+    return kind(**{name: getattr(view, name) for name in view.__struct_fields__}, **fields)
+
+
+def completed_view(session: CheckoutSession, now: datetime) -> CompletedSession:
+    assert session.completed_at is not None
+    return extended(
+        session_view(session, now),
+        CompletedSession,
+        completed_at=session.completed_at,
+        payment=session.payment,
+        upsell_accepted=session.upsell.selected,
+    )

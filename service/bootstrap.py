@@ -1,0 +1,184 @@
+"""The composition root: builds the pool, the broker channels, the consumer, the relay and the HTTP app.
+
+Nothing runs at import; `serve` runs until SIGTERM or SIGINT, then stops consuming, finishes the
+messages it holds, flushes the outbox and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiohttp import web
+
+from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.adapters.rabbitmq.relay import OutboxRelay
+from service.adapters.rabbitmq.topology import Declared, Topology, declare, queue_stats
+from service.entrypoints.consumer import CheckoutConsumer
+from service.entrypoints.http.app import Deps, init_app
+from service.entrypoints.http.auth import Authenticator
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PREFETCH = 64
+SHUTDOWN_GRACE = 8.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def connect_database(url: str, attempts: int = 30) -> asyncpg.Pool:
+    for attempt in range(1, attempts + 1):
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(url, min_size=2, max_size=10, command_timeout=30)
+            return pool
+        except (OSError, asyncpg.PostgresError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("database_not_reachable", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def connect_broker(url: str, attempts: int = 30) -> AbstractRobustConnection:
+    """The first connection is retried too: a robust connection only reconnects once it has connected."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await aio_pika.connect_robust(url)
+        except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("broker_not_reachable", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Service:
+    settings: Settings
+    pool: asyncpg.Pool
+    connection: AbstractRobustConnection
+    channel: AbstractChannel
+    ops_channel: AbstractChannel
+    declared: Declared
+    topology: Topology
+    metrics: Metrics
+    consumer: CheckoutConsumer
+    relay: OutboxRelay
+    app: web.Application
+
+    async def readiness(self) -> dict[str, bool]:
+        database = True
+        try:
+            await asyncio.wait_for(self.pool.fetchval("select 1"), timeout=2.0)
+        except Exception:
+            database = False
+        broker = not self.connection.is_closed and not self.channel.is_closed
+        return {"database": database, "broker": broker}
+
+    async def refresh_gauges(self) -> None:
+        row = await self.pool.fetchrow(
+            "select count(*) as backlog, coalesce(extract(epoch from now() - min(created_at)), 0) as age"
+            " from outbox where published_at is null"
+        )
+        assert row is not None
+        self.metrics.outbox_backlog.set(row["backlog"])
+        self.metrics.outbox_oldest_age.set(float(row["age"]))
+        for name in (self.topology.queue, self.topology.dead_letter_queue):
+            messages, consumers = await queue_stats(self.ops_channel, name)
+            self.metrics.queue_messages.labels(name).set(messages)
+            self.metrics.queue_consumers.labels(name).set(consumers)
+
+
+async def build(settings: Settings, topology: Topology | None = None) -> Service:
+    topology = topology or Topology()
+    metrics = Metrics()
+    pool = await connect_database(settings.database_url)
+    connection = await connect_broker(settings.amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.set_qos(prefetch_count=PREFETCH)
+    declared = await declare(channel, topology)
+    relay_channel = await connection.channel(publisher_confirms=True)
+    outbound = await relay_channel.get_exchange(topology.outbound_exchange)
+    dead_letter = await relay_channel.get_exchange(topology.dead_letter_exchange)
+    ops_channel = await connection.channel(publisher_confirms=False)
+    new_uow = PostgresUnitOfWorkFactory(pool)
+    consumer = CheckoutConsumer(new_uow, declared.dead_letter, metrics)
+    relay = OutboxRelay(pool, outbound, dead_letter, metrics)
+    service = Service(
+        settings,
+        pool,
+        connection,
+        channel,
+        ops_channel,
+        declared,
+        topology,
+        metrics,
+        consumer,
+        relay,
+        web.Application(),
+    )
+    service.app = init_app(
+        Deps(
+            new_uow=new_uow,
+            auth=Authenticator(settings.admin_token),
+            metrics=metrics,
+            clock=utcnow,
+            readiness=service.readiness,
+            refresh_gauges=service.refresh_gauges,
+        )
+    )
+    return service
+
+
+async def serve(settings: Settings) -> None:
+    """Runs HTTP, the consumer and the relay in one process until a stop signal."""
+    service = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    relay_task = asyncio.create_task(service.relay.run(), name="outbox-relay")
+    runner = web.AppRunner(service.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    consumer_tag = await service.declared.queue.consume(service.consumer.on_message)
+    log.info(
+        "service_started",
+        http=f"http://{settings.http_host}:{settings.http_port}",
+        queue=service.topology.queue,
+    )
+    await stop.wait()
+    await shutdown(service, runner, relay_task, consumer_tag)
+
+
+async def shutdown(service: Service, runner: web.AppRunner, relay_task: asyncio.Task[None], consumer_tag: str) -> None:
+    log.info("service_stopping")
+    service.consumer.stopping = True
+    with contextlib.suppress(Exception):
+        await service.declared.queue.cancel(consumer_tag)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(service.consumer.wait_idle(), SHUTDOWN_GRACE)
+    await runner.cleanup()
+    relay_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay_task
+    try:
+        flushed = await asyncio.wait_for(service.relay.drain(), 2.0)
+        log.info("outbox_flushed", events=flushed)
+    except Exception as exc:
+        # What is left stays in the outbox and is published by the next process.
+        log.warning("outbox_flush_incomplete", error=type(exc).__name__)
+    await service.connection.close()
+    await service.pool.close()
+    log.info("service_stopped")

@@ -1,0 +1,94 @@
+"""Money in integer minor units.
+
+Exponents and display come from the CLDR data shipped with `babel` rather than a hand-written table;
+babel is pure data and formatting, so the domain stays free of I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_percent, get_currency_precision, is_currency, parse_pattern
+
+
+class UnknownCurrency(ValueError):
+    """The code is not an ISO 4217 currency."""
+
+
+def is_known_currency(currency: str) -> bool:
+    return len(currency) == 3 and currency.islower() and bool(is_currency(currency.upper()))
+
+
+@lru_cache(maxsize=512)
+def exponent(currency: str) -> int:
+    """Minor-unit exponent of a lower-case ISO 4217 code: usd 2, jpy 0, kwd 3."""
+    if not is_known_currency(currency):
+        raise UnknownCurrency(currency)
+    return int(get_currency_precision(currency.upper()))
+
+
+def round_half_up(value: Fraction) -> int:
+    """Rounds a fraction of minor units to a whole one, halves away from zero."""
+    sign = -1 if value < 0 else 1
+    magnitude = abs(value)
+    whole, rest = divmod(magnitude.numerator, magnitude.denominator)
+    if 2 * rest >= magnitude.denominator:
+        whole += 1
+    return sign * whole
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Splits `total` over `weights` in proportion, the parts adding up to `total` exactly.
+
+    Largest remainder: each part is floored, then the units left go to the largest remainders,
+    earlier positions first on ties.
+    """
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        return [0] * len(weights)
+    parts = [total * w // weight_sum for w in weights]
+    remainders = [total * w % weight_sum for w in weights]
+    left = total - sum(parts)
+    for index in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:left]:
+        parts[index] += 1
+    return parts
+
+
+@lru_cache(maxsize=256)
+def _locale(tag: str) -> Locale:
+    try:
+        return Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def is_known_locale(tag: str) -> bool:
+    try:
+        Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-exponent(currency))
+
+
+def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fraction: bool = False) -> str:
+    """Formats minor units for a locale: `$1,234.50`; with `trim_zero_fraction`, `$200` for 20000."""
+    loc = _locale(locale)
+    pattern = copy.copy(parse_pattern(loc.currency_formats["standard"]))
+    digits = exponent(currency)
+    if trim_zero_fraction and amount % (10**digits) == 0:
+        digits = 0
+    pattern.frac_prec = (digits, digits)
+    return str(pattern.apply(to_major(amount, currency), loc, currency=currency.upper(), currency_digits=False))
+
+
+def format_whole_percent(percent: int, locale: str = "en") -> str:
+    """Formats a whole percentage for a locale: `16%` in en, `16 %` in de."""
+    return str(format_percent(Decimal(percent) / 100, locale=_locale(locale)))

@@ -1,0 +1,132 @@
+"""`upsell`: serve, migrate, catalog apply, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import msgspec
+import yaml
+
+from contracts.catalog import CatalogFile
+from service import logging as service_logging
+from service.app.catalog_file import apply_catalog, read_catalog
+from service.app.errors import InvalidInput
+from service.settings import Settings, redact
+
+
+class CliError(Exception):
+    """A clear message for the user; exits 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="upsell", description="Checkout upsell service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run HTTP, the consumer and the outbox relay")
+    commands.add_parser("migrate", help="create the database if missing and apply migrations")
+    commands.add_parser("check", help="exit 0 when PostgreSQL and RabbitMQ are reachable")
+    catalog = commands.add_parser("catalog", help="catalog commands").add_subparsers(dest="action", required=True)
+    apply = catalog.add_parser("apply", help="apply a catalog file (YAML or JSON), idempotently")
+    apply.add_argument("file", type=Path)
+    apply.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
+    apply.add_argument("--if-empty", action="store_true", help="apply only when the catalog has no product")
+    return parser
+
+
+async def _migrate(settings: Settings) -> None:
+    from service.adapters.postgres.migrate import migrate
+
+    applied = await migrate(settings.database_url)
+    print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+
+
+async def _check(settings: Settings) -> None:
+    problems = []
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(settings.database_url.rsplit("/", 1)[0] + "/postgres"), 5)
+        await conn.close()
+    except Exception as exc:
+        problems.append(f"PostgreSQL is not reachable at {redact(settings.database_url)}: {type(exc).__name__}")
+    try:
+        amqp = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), 5)
+        await amqp.close()
+    except Exception as exc:
+        problems.append(f"RabbitMQ is not reachable at {redact(settings.amqp_url)}: {type(exc).__name__}")
+    if problems:
+        raise CliError("; ".join(problems))
+    print("PostgreSQL and RabbitMQ are reachable")
+
+
+def _load(file: Path) -> CatalogFile:
+    if not file.is_file():
+        raise CliError(f"{file}: no such file")
+    try:
+        return read_catalog(file)
+    except yaml.YAMLError as exc:
+        raise CliError(f"{file}: not YAML or JSON: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise CliError(f"{file}: {exc}") from None
+
+
+async def _apply(settings: Settings, file: Path, catalog: CatalogFile, dry_run: bool, if_empty: bool) -> None:
+    from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        if if_empty and await pool.fetchval("select exists (select 1 from products)"):
+            print("the catalog has products already; nothing applied")
+            return
+        changes = await apply_catalog(PostgresUnitOfWorkFactory(pool), catalog, dry_run=dry_run)
+    except InvalidInput as invalid:
+        lines = [f"  {v.code}{' at ' + v.field if v.field else ''}: {v.message}" for v in invalid.violations]
+        raise CliError("\n".join([f"{file}: {invalid.detail}; nothing applied", *lines])) from None
+    finally:
+        await pool.close()
+    prefix = "would be " if dry_run else ""
+    for change in changes:
+        if change.change != "unchanged":
+            print(f"{change.kind} {change.key}: {prefix}{change.change}")
+    unchanged = sum(1 for c in changes if c.change == "unchanged")
+    print(f"{len(changes) - unchanged} change(s), {unchanged} unchanged{' (dry run)' if dry_run else ''}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    service_logging.configure()
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            from service.bootstrap import serve
+
+            _install_uvloop()
+            asyncio.run(serve(settings))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "check":
+            asyncio.run(_check(settings))
+        else:
+            asyncio.run(_apply(settings, args.file, _load(args.file), args.dry_run, args.if_empty))
+    except (CliError, ValueError) as error:
+        print(f"upsell: {error}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"upsell: cannot reach a service: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    uvloop.install()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The inbound consumer: decode, apply in one transaction, ack after commit, dead-letter bad input.
+
+Bad input (undecodable, unknown type, schema-invalid, refused by a rule) is published to the
+dead-letter exchange with its reason in the `x-upsell-reason` header, then acked: it never blocks the
+queue and is never lost. While the database is away a message is held, not acked, and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import aio_pika
+import msgspec
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from contracts.events import INBOUND_TYPES, InboundEvent
+from service.adapters.postgres.errors import TRANSIENT_ERRORS
+from service.app.errors import InvalidInput, UseCaseError
+from service.app.inbound import handle_event, inbound_decoder, session_of
+from service.app.ports import UnitOfWorkFactory
+from service.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+_generic = msgspec.json.Decoder()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def classify_invalid(body: bytes, error: msgspec.ValidationError) -> tuple[str, str]:
+    """Tells an unknown event type from a schema-invalid one (only on the error path)."""
+    raw = _generic.decode(body)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if isinstance(kind, str) and kind not in INBOUND_TYPES:
+        return "unknown_event_type", f"unknown event type {kind!r}"
+    return "invalid_event", str(error)
+
+
+MAX_ATTEMPTS = 5
+"""Deliveries of a message that keeps failing unexpectedly before it is dead-lettered with its error."""
+
+
+class SessionLocks:
+    """First-come-first-served locks per session id, dropped when nobody holds or awaits them.
+
+    Each delivery runs in its own task, started in arrival order; taking the session's lock before the
+    task's first suspension keeps the events of one session in the order they were delivered.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """How often the broker delivered this message before (quorum queues count it in a header)."""
+    count = (message.headers or {}).get("x-delivery-count", 0)
+    return count if isinstance(count, int) else 0
+
+
+class CheckoutConsumer:
+    def __init__(
+        self,
+        new_uow: UnitOfWorkFactory,
+        dead_letter: AbstractExchange,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._new_uow = new_uow
+        self._dead_letter = dead_letter
+        self._metrics = metrics
+        self._clock = clock
+        self._sessions = SessionLocks()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stopping = False
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        self._in_flight += 1
+        self._idle.clear()
+        # The AMQP type is the sender's; only known types become metric labels.
+        event_type = message.type if message.type in INBOUND_TYPES else "unknown"
+        # Each delivery runs in its own task, so what is bound here stays with this message's lines.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(message_id=message.message_id, event_type=event_type)
+        try:
+            try:
+                outcome, event_type = await self._process(message, event_type)
+            except Exception as error:
+                outcome = await self._failed(message, error)
+            log.info("message_handled", outcome=outcome, ms=round((time.perf_counter() - started) * 1000, 2))
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+        self._metrics.messages_consumed.labels(event_type, outcome).inc()
+        self._metrics.processing_seconds.labels(event_type).observe(time.perf_counter() - started)
+
+    async def _failed(self, message: AbstractIncomingMessage, error: Exception) -> str:
+        """A bug or a broker fault: retried a few times, then dead-lettered with the error as reason."""
+        log.exception("message_failed", attempt=delivery_count(message) + 1)
+        with contextlib.suppress(Exception):
+            if delivery_count(message) + 1 >= MAX_ATTEMPTS:
+                return await self._reject(message, "processing_failed", f"{type(error).__name__}: {error}")
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+        return "requeued"
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def _process(self, message: AbstractIncomingMessage, amqp_type: str) -> tuple[str, str]:
+        """Returns the outcome and the event type (from the envelope when it decodes)."""
+        try:
+            event = inbound_decoder.decode(message.body)
+        except msgspec.ValidationError as invalid:
+            return await self._reject(message, *classify_invalid(message.body, invalid)), amqp_type
+        except msgspec.DecodeError as malformed:
+            return await self._reject(message, "malformed_json", str(malformed)), amqp_type
+        event_type = str(event.__struct_config__.tag)
+        structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event_type, session_id=session_of(event))
+        async with self._sessions.hold(session_of(event)):
+            return await self._apply(message, event), event_type
+
+    async def _apply(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
+        """Applies and acks; holds the message (not requeued) while the database is away."""
+        backoff = 0.05
+        while True:
+            try:
+                async with self._new_uow() as uow:
+                    outcome = await handle_event(uow, event, message.body, self._clock())
+                await message.ack()
+                return outcome
+            except InvalidInput as invalid:
+                first = invalid.violations[0]
+                detail = "; ".join(f"{v.code} at {v.field}: {v.message}" for v in invalid.violations)
+                return await self._reject(message, first.code, detail)
+            except UseCaseError as refused:
+                return await self._reject(message, refused.code, refused.detail)
+            except TRANSIENT_ERRORS as away:
+                if self.stopping:
+                    await message.nack(requeue=True)
+                    return "requeued"
+                log.warning("database_unavailable", error=type(away).__name__, backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _reject(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
+        """Publishes the message to the dead-letter exchange with its reason (confirmed), then acks."""
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-upsell-reason": reason,
+                "x-upsell-detail": detail[:1000],
+                "x-original-routing-key": message.routing_key,
+            }
+        )
+        dead = aio_pika.Message(
+            message.body,
+            headers=headers,
+            message_id=message.message_id,
+            type=message.type,
+            correlation_id=message.correlation_id,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            timestamp=message.timestamp or utcnow(),
+        )
+        await self._dead_letter.publish(dead, routing_key=message.routing_key or "")
+        await message.ack()
+        log.warning("message_dead_lettered", reason=reason, detail=detail[:300])
+        return "dead_lettered"

@@ -1,0 +1,108 @@
+"""The aiohttp application factory: routes, problem documents, metrics and log context."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from service.app.errors import Conflict, InvalidInput, NotFound, UseCaseError
+from service.app.ports import UnitOfWorkFactory
+from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
+from service.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 1024 * 1024
+_QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    new_uow: UnitOfWorkFactory
+    auth: Authenticator
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    readiness: Callable[[], Awaitable[dict[str, bool]]]
+    refresh_gauges: Callable[[], Awaitable[None]]
+
+
+DEPS = web.AppKey("deps", Deps)
+
+
+def deps(request: web.Request) -> Deps:
+    return request.app[DEPS]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(body), status=status, content_type="application/json")
+
+
+def _problem_of(error: Exception) -> ProblemError:
+    if isinstance(error, ProblemError):
+        return error
+    if isinstance(error, InvalidInput):
+        return ProblemError(422, error.code, error.detail, violation_errors(error.violations))
+    if isinstance(error, NotFound):
+        return ProblemError(404, error.code, error.detail)
+    if isinstance(error, Conflict):
+        return ProblemError(409, error.code, error.detail)
+    assert isinstance(error, UseCaseError)
+    return ProblemError(422, error.code, error.detail)
+
+
+@web.middleware
+async def problems_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every error becomes a problem document; an unexpected one is logged and answered 500."""
+    started = time.perf_counter()
+    status = 500
+    # Keep-alive requests share a task, so the log context starts empty for each request.
+    structlog.contextvars.clear_contextvars()
+    if request.path.startswith("/v1/checkout/sessions/"):
+        structlog.contextvars.bind_contextvars(session_id=request.match_info.get("id"))
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except (ProblemError, UseCaseError) as error:
+        problem = _problem_of(error)
+        status = problem.problem.status
+        return problem_response(problem.problem, problem.headers)
+    except web.HTTPException as http:
+        status = http.status
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(http.status, "http_error")
+        detail = http.text if http.status != 404 else f"no route for {request.path}"
+        return problem_response(ProblemError(http.status, code, detail).problem)
+    except Exception:
+        log.exception("request_failed")
+        return problem_response(ProblemError(500, "internal_error", "the request failed; it is logged").problem)
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        elapsed = time.perf_counter() - started
+        if name not in _QUIET_ROUTES:
+            log.info("http_request", method=request.method, route=name, status=status, ms=round(elapsed * 1000, 2))
+        metrics = request.app[DEPS].metrics
+        metrics.http_requests.labels(request.method, name, str(status)).inc()
+        metrics.http_seconds.labels(request.method, name).observe(elapsed)
+
+
+def init_app(dependencies: Deps) -> web.Application:
+    from service.entrypoints.http import catalog_routes, ops_routes, session_routes
+
+    app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY)
+    app[DEPS] = dependencies
+    app.add_routes(catalog_routes.routes)
+    app.add_routes(session_routes.routes)
+    app.add_routes(ops_routes.routes)
+    return app

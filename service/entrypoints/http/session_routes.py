@@ -1,0 +1,104 @@
+"""Checkout session endpoints for backends (API key) and frontends (the session's client secret)."""
+
+from __future__ import annotations
+
+import hmac
+
+import structlog
+from aiohttp import web
+
+from contracts.sessions import ClientSecret, CompleteRequest, CreatedSession, SessionInput, UpsellToggle
+from service.app import checkout, views
+from service.app.errors import NotFound
+from service.app.inbound import register
+from service.app.ports import UnitOfWork
+from service.entrypoints.http.app import deps, json_response
+from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
+from service.entrypoints.http.problems import ProblemError, decode_body
+
+routes = web.RouteTableDef()
+
+
+def _client_secret(request: web.Request) -> str | None:
+    """Checks an API key for the backend role here; a client secret is returned, to be checked
+    against its session inside the request's unit of work."""
+    d = deps(request)
+    token = d.auth.bearer(request)
+    if token.startswith(CLIENT_SECRET_PREFIX):
+        return token
+    d.auth.require(request, "backend")
+    return None
+
+
+async def _check_client_secret(uow: UnitOfWork, session_id: str, secret: str | None) -> None:
+    if secret is None:
+        return
+    stored = await uow.sessions.secret_hash(session_id)
+    if stored is None or not hmac.compare_digest(stored, digest(secret)):
+        raise ProblemError(403, "forbidden", "the client secret is not valid for this session")
+
+
+@routes.post("/v1/checkout/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    d = deps(request)
+    d.auth.require(request, "backend")
+    data = decode_body(await request.read(), SessionInput)
+    structlog.contextvars.bind_contextvars(session_id=data.id)
+    secret, secret_hash = new_client_secret()
+    now = d.clock()
+    async with d.new_uow() as uow:
+        session = await register(uow, data, now, secret_hash)
+    return json_response(views.extended(views.session_view(session, now), CreatedSession, client_secret=secret), 201)
+
+
+@routes.get("/v1/checkout/sessions/{id}")
+async def get_session(request: web.Request) -> web.Response:
+    d = deps(request)
+    session_id = request.match_info["id"]
+    secret = _client_secret(request)
+    async with d.new_uow() as uow:
+        await _check_client_secret(uow, session_id, secret)
+        session = await uow.sessions.get(session_id)
+    if session is None:
+        raise NotFound("session", session_id)
+    return json_response(views.session_view(session, d.clock()))
+
+
+@routes.post("/v1/checkout/sessions/{id}/upsell")
+async def toggle_upsell(request: web.Request) -> web.Response:
+    d = deps(request)
+    session_id = request.match_info["id"]
+    secret = _client_secret(request)
+    toggle = decode_body(await request.read(), UpsellToggle)
+    now = d.clock()
+    async with d.new_uow() as uow:
+        await _check_client_secret(uow, session_id, secret)
+        session = await checkout.toggle_upsell(uow, session_id, toggle.selected, now)
+    return json_response(views.session_view(session, now))
+
+
+@routes.post("/v1/checkout/sessions/{id}/complete")
+async def complete_session(request: web.Request) -> web.Response:
+    d = deps(request)
+    d.auth.require(request, "backend")
+    session_id = request.match_info["id"]
+    body = await request.read()
+    payment = decode_body(body, CompleteRequest).reference if body.strip() else None
+    now = d.clock()
+    async with d.new_uow() as uow:
+        session = await checkout.complete_session(uow, session_id, payment, now)
+    return json_response(views.completed_view(session, now))
+
+
+@routes.post("/v1/checkout/sessions/{id}/client-secret")
+async def rotate_client_secret(request: web.Request) -> web.Response:
+    """Issues a new client secret (for sessions registered by event, which have none)."""
+    d = deps(request)
+    d.auth.require(request, "backend")
+    session_id = request.match_info["id"]
+    secret, secret_hash = new_client_secret()
+    async with d.new_uow() as uow:
+        if await uow.sessions.get(session_id, for_update=True) is None:
+            raise NotFound("session", session_id)
+        await uow.sessions.set_secret_hash(session_id, secret_hash)
+    return json_response(ClientSecret(secret))

@@ -1,0 +1,39 @@
+"""Prometheus metrics, in a registry of the service's own (built in bootstrap, nothing at import)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages_consumed = Counter(
+            "upsell_messages_consumed",
+            "Messages consumed from the inbound queue",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.processing_seconds = Histogram(
+            "upsell_message_processing_seconds",
+            "Time from delivery to ack of one message",
+            ["type"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.events_published = Counter(
+            "upsell_events_published", "Events published to the outbound exchange", ["type"], registry=r
+        )
+        self.outbox_backlog = Gauge("upsell_outbox_backlog", "Outbox events not yet published", registry=r)
+        self.outbox_oldest_age = Gauge(
+            "upsell_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event", registry=r
+        )
+        self.queue_messages = Gauge("upsell_queue_messages", "Messages ready in a queue", ["queue"], registry=r)
+        self.queue_consumers = Gauge("upsell_queue_consumers", "Consumers of a queue", ["queue"], registry=r)
+        self.http_requests = Counter(
+            "upsell_http_requests", "HTTP requests served", ["method", "route", "status"], registry=r
+        )
+        self.http_seconds = Histogram(
+            "upsell_http_request_seconds", "HTTP request duration", ["method", "route"], registry=r
+        )

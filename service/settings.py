@@ -1,0 +1,49 @@
+"""Configuration from the environment: the variables of SPEC 6 and nothing else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/upsell"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    admin_token: str | None = None
+    link_secret: str | None = None
+    public_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        default = cls()
+        port = env.get("UPSELL_HTTP_PORT", str(default.http_port))
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"UPSELL_HTTP_PORT must be a port number, not {port!r}")
+        return cls(
+            amqp_url=env.get("UPSELL_AMQP_URL", default.amqp_url),
+            database_url=env.get("UPSELL_DATABASE_URL", default.database_url),
+            http_host=env.get("UPSELL_HTTP_HOST", default.http_host),
+            http_port=int(port),
+            admin_token=env.get("UPSELL_ADMIN_TOKEN") or None,
+            link_secret=env.get("UPSELL_LINK_SECRET") or None,
+            public_url=env.get("UPSELL_PUBLIC_URL") or None,
+        )
+
+    def __repr__(self) -> str:
+        # Secrets never reach a log line through a repr.
+        amqp, database = redact(self.amqp_url), redact(self.database_url)
+        return f"Settings(amqp={amqp}, database={database}, port={self.http_port})"
+
+
+def redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

@@ -1,0 +1,206 @@
+"""The service as users run it: `upsell serve` in its own process, driven over RabbitMQ and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+
+from contracts.events import OutboundEvent
+from tests.broker import peer
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+UPSELL = str(Path(sys.executable).parent / "upsell")
+TOKEN = "e2e-admin-token-5f1c"
+decode_outbound = msgspec.json.Decoder(OutboundEvent).decode
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def stop(self, timeout: float = 10.0) -> float:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+async def server(database_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Server]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "UPSELL_DATABASE_URL": database_url,
+        "UPSELL_AMQP_URL": amqp_url,
+        "UPSELL_HTTP_PORT": str(port),
+        "UPSELL_ADMIN_TOKEN": TOKEN,
+    }
+    subprocess.run([UPSELL, "catalog", "apply", str(ROOT / "deploy/catalog.example.yaml")], env=env, check=True)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([UPSELL, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    running = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        await _wait_ready(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def _wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"upsell serve exited: {server.log.read_text()}")
+            try:
+                async with http.get(f"{server.base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError("upsell serve did not become ready")
+
+
+SESSION: dict[str, Any] = {
+    "id": "cs_e2e_1",
+    "mode": "subscription",
+    "currency": "usd",
+    "customer": "cus_1",
+    "line_items": [{"price": "price_pro_monthly"}, {"price": "price_setup"}],
+    "subscription_data": {"trial_period_days": 7},
+    "metadata": {"cart": "c-9"},
+}
+
+
+async def test_checkout_backend_frontend_and_fulfillment(server: Server, amqp_url: str) -> None:
+    async with peer(amqp_url) as broker, aiohttp.ClientSession() as http:
+        await broker.send("checkout.session.created", SESSION)
+        evaluated = await broker.next_event()
+        assert evaluated.type == "checkout.session.upsell_evaluated"
+        view = decode_outbound(evaluated.body).data
+        assert view.upsell.eligible
+        assert view.upsell.savings is not None
+        assert view.upsell.savings.display == "16%"
+
+        url = f"{server.base}/v1/checkout/sessions/cs_e2e_1"
+        async with http.post(f"{url}/client-secret", headers=server.admin) as response:
+            secret = (await response.json())["client_secret"]
+        frontend = {"Authorization": f"Bearer {secret}"}
+        async with http.get(url, headers=frontend) as response:
+            assert response.status == 200
+            assert (await response.json())["upsell"]["selected"] is False
+        async with http.post(f"{url}/upsell", json={"selected": True}, headers=frontend) as response:
+            assert response.status == 200
+            toggled = await response.json()
+        updated = await broker.next_event()
+        assert updated.type == "checkout.session.line_items_updated"
+        assert decode_outbound(updated.body).data.version == toggled["version"] == 2
+
+        await broker.send("checkout.session.payment_succeeded", {"session": "cs_e2e_1", "payment_intent": "pi_42"})
+        await broker.send("checkout.session.payment_succeeded", {"session": "cs_e2e_1", "payment": "pi_42"})
+        completed = await broker.next_event()
+        assert completed.type == "checkout.session.completed"
+        assert completed.correlation_id == "cs_e2e_1"
+        done = decode_outbound(completed.body).data
+        assert [(i.price, i.amount_total) for i in done.line_items] == [
+            ("price_pro_yearly", 100000),
+            ("price_setup", 5000),
+        ]
+        assert done.trial_period_days == 7
+        assert done.customer == "cus_1"
+        assert getattr(done, "payment") == "pi_42"  # noqa: B009 - CompletedSession field
+        assert done.metadata == {"cart": "c-9"}
+        assert getattr(done, "upsell_accepted") is True  # noqa: B009 - CompletedSession field
+        assert await broker.no_more_events(1.5)
+
+        async with http.post(f"{url}/upsell", json={"selected": False}, headers=frontend) as response:
+            assert response.status == 409
+
+        async with http.get(f"{server.base}/metrics") as response:
+            metrics = await response.text()
+        assert 'upsell_messages_consumed_total{outcome="processed",type="checkout.session.created"} 1.0' in metrics
+        assert 'upsell_queue_consumers{queue="upsell.checkout"} 1.0' in metrics
+
+    assert server.stop() < 10
+    assert server.process.returncode == 0
+    log = server.log.read_text()
+    assert TOKEN not in log
+    assert secret not in log
+    lines = [json.loads(line) for line in log.splitlines()]
+    work = [line for line in lines if line["event"] in ("message_handled", "http_request")]
+    session_work = [line for line in work if line.get("route", "/v1/checkout/sessions/{id}").startswith("/v1/checkout")]
+    assert len(session_work) >= 6
+    assert all(line["session_id"] == "cs_e2e_1" for line in session_work), session_work
+    assert all("event_id" in line for line in session_work if line["event"] == "message_handled")
+
+
+async def test_poison_messages_go_to_the_dead_letter_queue(server: Server, amqp_url: str) -> None:
+    async with peer(amqp_url) as broker:
+        await broker.publish(b"\x00not json", "checkout.session.created")
+        await broker.send("checkout.session.unknown", {"session": "x"})
+        await broker.send("checkout.session.created", {"id": "cs_bad"})
+        await broker.send("checkout.session.created", {**SESSION, "line_items": [{"price": "price_missing"}]})
+        await broker.send("checkout.session.created", SESSION)
+        assert await _metric_reaches(server, 'upsell_queue_messages{queue="upsell.checkout.dead-letter"} 4.0')
+        reasons = sorted([str((await broker.dead_letter()).headers["x-upsell-reason"]) for _ in range(4)])
+        assert reasons == ["invalid_event", "malformed_json", "unknown_event_type", "unknown_price"]
+        assert (await broker.next_event()).type == "checkout.session.upsell_evaluated"
+    assert server.stop() < 10
+
+
+async def _metric_reaches(server: Server, line: str, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            async with http.get(f"{server.base}/metrics") as response:
+                if line in await response.text():
+                    return True
+            await asyncio.sleep(0.2)
+    return False
+
+
+async def test_readyz_and_problem_documents(server: Server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.base}/livez") as response:
+            assert response.status == 200
+        async with http.get(f"{server.base}/openapi.json") as response:
+            assert "/v1/checkout/sessions" in (await response.json())["paths"]
+        async with http.post(
+            f"{server.base}/v1/checkout/sessions",
+            data=b"{",
+            headers={**server.admin, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+            assert response.content_type == "application/problem+json"

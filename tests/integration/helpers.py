@@ -1,0 +1,78 @@
+"""Helpers for the integration tests: the example catalog and an HTTP client on the real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.app.catalog_file import apply_catalog, read_catalog
+from service.entrypoints.http.app import Deps, init_app
+from service.entrypoints.http.auth import Authenticator
+from service.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_CATALOG = ROOT / "deploy" / "catalog.example.yaml"
+ADMIN = {"Authorization": "Bearer admin-test-token"}
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+async def seed_example_catalog(pool: asyncpg.Pool) -> None:
+    await apply_catalog(PostgresUnitOfWorkFactory(pool), read_catalog(EXAMPLE_CATALOG), dry_run=False)
+
+
+async def _ready() -> dict[str, bool]:
+    return {"database": True, "broker": True}
+
+
+async def _no_gauges() -> None:
+    return None
+
+
+@asynccontextmanager
+async def http_client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = init_app(
+        Deps(
+            new_uow=PostgresUnitOfWorkFactory(pool),
+            auth=Authenticator("admin-test-token"),
+            metrics=Metrics(),
+            clock=clock,
+            readiness=_ready,
+            refresh_gauges=_no_gauges,
+        )
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> bool:
+    """Waits until `check` holds (work the service does in the background), up to `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def outbox_types(pool: asyncpg.Pool, correlation_id: str) -> list[str]:
+    rows = await pool.fetch("select type from outbox where correlation_id = $1 order by id", correlation_id)
+    return [r["type"] for r in rows]

@@ -1,0 +1,228 @@
+"""The consumer, inbox, outbox and relay on the real RabbitMQ and PostgreSQL (own vhost and database)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import msgspec
+import pytest
+
+from contracts.events import OutboundEvent
+from service.adapters.rabbitmq.relay import OutboxRelay
+from service.bootstrap import Service, build
+from service.settings import Settings
+from tests.broker import Peer, envelope, peer
+from tests.integration.helpers import eventually, seed_example_catalog
+
+pytestmark = pytest.mark.integration
+
+CREATED: dict[str, Any] = {
+    "id": "cs_msg_1",
+    "mode": "subscription",
+    "currency": "usd",
+    "line_items": [{"price": "price_pro_monthly"}],
+}
+decode_outbound = msgspec.json.Decoder(OutboundEvent).decode
+
+
+@pytest.fixture
+async def running(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
+    """The service's consumer and relay in this process, against the test's database and vhost."""
+    service = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="t"))
+    await seed_example_catalog(service.pool)
+    # A long poll: events must arrive by NOTIFY (the polling fallback has a test of its own).
+    service.relay = OutboxRelay(
+        service.pool, service.declared.outbound, service.declared.dead_letter, service.metrics, poll_interval=60.0
+    )
+    relay = asyncio.create_task(service.relay.run())
+    tag = await service.declared.queue.consume(service.consumer.on_message)
+    yield service
+    await service.declared.queue.cancel(tag)
+    relay.cancel()
+    await asyncio.gather(relay, return_exceptions=True)
+    await service.connection.close()
+    await service.pool.close()
+
+
+@pytest.fixture
+async def broker(running: Service, amqp_url: str) -> AsyncIterator[Peer]:
+    async with peer(amqp_url) as p:
+        yield p
+
+
+async def test_created_event_is_evaluated_and_published_with_properties(running: Service, broker: Peer) -> None:
+    await broker.send("checkout.session.created", CREATED, event_id="evt-1")
+    message = await broker.next_event()
+    event = decode_outbound(message.body)
+    assert message.routing_key == "checkout.session.upsell_evaluated"
+    assert message.type == "checkout.session.upsell_evaluated"
+    assert message.message_id == event.id
+    assert message.correlation_id == "cs_msg_1"
+    assert message.content_type == "application/json"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.timestamp is not None
+    assert event.data.upsell.eligible is True
+    assert event.data.upsell.savings is not None
+    assert event.data.upsell.savings.amount == 20000
+
+    async def marked() -> bool:
+        # The relay marks its batch after the broker's confirms, so just after the event arrives.
+        return bool(await running.pool.fetchval("select count(*) from outbox where published_at is not null") == 1)
+
+    assert await eventually(marked)
+
+
+async def test_duplicate_deliveries_have_one_effect(running: Service, broker: Peer) -> None:
+    for _ in range(3):
+        await broker.send("checkout.session.created", CREATED, event_id="evt-dup")
+    await broker.send("checkout.session.payment_succeeded", {"session": "cs_msg_1"}, event_id="evt-pay")
+    await broker.send("checkout.session.payment_succeeded", {"session": "cs_msg_1"}, event_id="evt-pay")
+    first = await broker.next_event()
+    second = await broker.next_event()
+    assert [first.type, second.type] == ["checkout.session.upsell_evaluated", "checkout.session.completed"]
+    assert await broker.no_more_events()
+    assert await running.pool.fetchval("select count(*) from inbox") == 2
+
+
+async def test_concurrent_duplicates_have_one_effect(running: Service, broker: Peer) -> None:
+    body = envelope("checkout.session.created", CREATED, "evt-race")
+    await asyncio.gather(*(broker.publish(body, "checkout.session.created") for _ in range(10)))
+    assert (await broker.next_event()).type == "checkout.session.upsell_evaluated"
+    assert await broker.no_more_events(1.5)
+    assert await running.pool.fetchval("select count(*) from outbox") == 1
+
+
+async def test_payment_before_created_is_parked_then_applied(running: Service, broker: Peer) -> None:
+    await broker.send("checkout.session.payment_succeeded", {"session": "cs_msg_1", "payment": "pi_9"})
+
+    async def parked() -> bool:
+        return bool(await running.pool.fetchval("select count(*) from parked_events") == 1)
+
+    assert await eventually(parked)
+    await broker.send("checkout.session.created", CREATED)
+    evaluated, completed = await broker.next_event(), await broker.next_event()
+    assert evaluated.type == "checkout.session.upsell_evaluated"
+    event = decode_outbound(completed.body)
+    assert completed.type == "checkout.session.completed"
+    assert event.data.status == "complete"
+    assert await running.pool.fetchval("select count(*) from parked_events") == 0
+
+
+POISON = [
+    (b"{this is not json", "checkout.session.created", "malformed_json"),
+    (
+        envelope("checkout.session.refunded", {"session": "x"}),
+        "checkout.session.refunded",
+        "unknown_event_type",
+    ),
+    (
+        envelope("checkout.session.created", {"id": "cs_bad", "mode": "subscription"}),
+        "checkout.session.created",
+        "invalid_event",
+    ),
+    (
+        envelope("checkout.session.created", {**CREATED, "id": "cs_unknown", "line_items": [{"price": "price_x"}]}),
+        "checkout.session.created",
+        "unknown_price",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "routing_key", "reason"), POISON, ids=[p[2] for p in POISON])
+async def test_bad_input_is_dead_lettered_with_reason_and_the_queue_goes_on(
+    running: Service, broker: Peer, body: bytes, routing_key: str, reason: str
+) -> None:
+    await broker.publish(body, routing_key, message_id="poison-1")
+    await broker.send("checkout.session.created", CREATED)
+    dead = await broker.dead_letter()
+    assert dead.body == body
+    assert dead.headers["x-upsell-reason"] == reason
+    assert dead.headers["x-upsell-detail"]
+    assert dead.message_id == "poison-1"
+    good = await broker.next_event()
+    assert good.type == "checkout.session.upsell_evaluated"
+    # Undecodable messages without an AMQP type are counted as "unknown"; decoded ones by their type.
+    label = "checkout.session.created" if reason == "unknown_price" else "unknown"
+    assert running.metrics.messages_consumed.labels(label, "dead_lettered")._value.get() == 1
+
+
+async def test_expired_event_then_toggle_is_refused(running: Service, broker: Peer) -> None:
+    from service.app.checkout import toggle_upsell
+    from service.app.errors import Conflict
+
+    await broker.send("checkout.session.created", CREATED)
+    await broker.next_event()
+    await broker.send("checkout.session.expired", {"session": "cs_msg_1"})
+
+    async def expired() -> bool:
+        return bool(await running.pool.fetchval("select status from checkout_sessions") == "expired")
+
+    assert await eventually(expired)
+    async with running.consumer._new_uow() as uow:
+        with pytest.raises(Conflict) as refused:
+            await toggle_upsell(uow, "cs_msg_1", True, running.consumer._clock())
+    assert refused.value.code == "session_expired"
+
+
+async def test_relay_publishes_committed_rows_in_order(running: Service, broker: Peer) -> None:
+    async with running.pool.acquire() as conn, conn.transaction():
+        for index in range(50):
+            await conn.execute(
+                "insert into outbox (event_id, type, correlation_id, body) values ($1, 'test.event', 's', $2)",
+                f"e-{index}",
+                msgspec.json.encode({"n": index}),
+            )
+    received = [await broker.next_event() for _ in range(50)]
+    assert [m.message_id for m in received] == [f"e-{i}" for i in range(50)]
+
+    async def all_marked() -> bool:
+        return bool(await running.pool.fetchval("select count(*) from outbox where published_at is null") == 0)
+
+    assert await eventually(all_marked)
+
+
+async def test_payment_after_an_explicit_expiry_is_dead_lettered(running: Service, broker: Peer) -> None:
+    await broker.send("checkout.session.created", CREATED)
+    await broker.next_event()
+    await broker.send("checkout.session.expired", {"session": "cs_msg_1"})
+    await broker.send("checkout.session.payment_succeeded", {"session": "cs_msg_1"})
+    dead = await broker.dead_letter()
+    assert dead.headers["x-upsell-reason"] == "session_expired"
+    assert await broker.no_more_events()
+
+
+async def test_notify_wakes_the_relay_long_before_its_poll(running: Service, broker: Peer) -> None:
+    # The fixture's relay polls only every 60 s (its first poll ran at start-up), so an event that
+    # arrives within the 15 s wait came by NOTIFY.
+    await asyncio.sleep(0.5)
+    async with running.consumer._new_uow() as uow:
+        await uow.outbox.add("e-notify", "test.event", "s", b"{}")
+    message = await broker.next_event(timeout=15.0)
+    assert message.message_id == "e-notify"
+
+
+async def test_polling_publishes_what_no_notification_announced(running: Service, broker: Peer) -> None:
+    polling = OutboxRelay(
+        running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, poll_interval=0.2
+    )
+    task = asyncio.create_task(polling.run())
+    async with running.pool.acquire() as conn, conn.transaction():
+        # As a replica the session fires no triggers: the row is written without its NOTIFY.
+        await conn.execute("set local session_replication_role = replica")
+        await conn.execute(
+            "insert into outbox (event_id, type, correlation_id, body) values ('e-quiet', 'test.event', 's', '{}')"
+        )
+    try:
+        assert (await broker.next_event(timeout=5.0)).message_id == "e-quiet"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_readiness_reports_a_database_that_is_gone(running: Service) -> None:
+    assert await running.readiness() == {"database": True, "broker": True}
+    running.pool.terminate()
+    assert await running.readiness() == {"database": False, "broker": True}

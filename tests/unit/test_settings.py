@@ -1,0 +1,40 @@
+"""Configuration comes from the SPEC 6 variables only, and secrets stay out of its repr."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.settings import Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert settings.database_url == "postgresql://postgres@127.0.0.1:5432/upsell"
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.admin_token is None
+
+
+def test_reads_every_variable_and_hides_secrets() -> None:
+    settings = Settings.from_env(
+        {
+            "UPSELL_AMQP_URL": "amqp://u:hunter2@mq:5672/v",
+            "UPSELL_DATABASE_URL": "postgresql://app:s3cret@db/upsell",
+            "UPSELL_HTTP_HOST": "0.0.0.0",  # noqa: S104 - a value read back, nothing binds
+            "UPSELL_HTTP_PORT": "9000",
+            "UPSELL_ADMIN_TOKEN": "adm",
+            "UPSELL_LINK_SECRET": "lnk",
+            "UPSELL_PUBLIC_URL": "https://shop.example",
+        }
+    )
+    assert settings.http_port == 9000
+    assert settings.link_secret == "lnk"
+    shown = repr(settings)
+    for secret in ("hunter2", "s3cret", "adm", "lnk"):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize("port", ["http", "0", "70000"])
+def test_bad_port_is_refused(port: str) -> None:
+    with pytest.raises(ValueError, match="UPSELL_HTTP_PORT"):
+        Settings.from_env({"UPSELL_HTTP_PORT": port})
