@@ -76,6 +76,7 @@ class Service:
     consumer: CheckoutConsumer
     relay: OutboxRelay
     app: web.Application
+    _refreshing: asyncio.Task[None] | None = None
 
     async def readiness(self) -> dict[str, bool]:
         database = True
@@ -87,6 +88,16 @@ class Service:
         return {"database": database, "broker": broker}
 
     async def refresh_gauges(self) -> None:
+        """Reads the gauges at scrape time; one read at a time, never cancelled half-way.
+
+        A scrape that times out leaves the read running (cancelling an AMQP call mid-flight can
+        leave its channel out of step), so the next scrape sees its values.
+        """
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._read_gauges(), name="refresh-gauges")
+        await asyncio.shield(self._refreshing)
+
+    async def _read_gauges(self) -> None:
         row = await self.pool.fetchrow(
             "select count(*) as backlog, coalesce(extract(epoch from now() - min(created_at)), 0) as age"
             " from outbox where published_at is null"
@@ -94,6 +105,8 @@ class Service:
         assert row is not None
         self.metrics.outbox_backlog.set(row["backlog"])
         self.metrics.outbox_oldest_age.set(float(row["age"]))
+        if self.ops_channel.is_closed:
+            self.ops_channel = await self.connection.channel(publisher_confirms=False)
         for name in (self.topology.queue, self.topology.dead_letter_queue):
             messages, consumers = await queue_stats(self.ops_channel, name)
             self.metrics.queue_messages.labels(name).set(messages)

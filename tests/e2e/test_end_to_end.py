@@ -75,6 +75,8 @@ async def server(database_url: str, amqp_url: str, tmp_path: Path) -> AsyncItera
         if process.poll() is None:
             process.kill()
             process.wait()
+        # Shown by pytest only when the test fails: what the service said about it.
+        print("".join(log.read_text().splitlines(keepends=True)[-80:]))
 
 
 async def _wait_ready(server: Server, timeout: float = 30.0) -> None:
@@ -180,7 +182,7 @@ async def test_poison_messages_go_to_the_dead_letter_queue(server: Server, amqp_
     assert server.stop() < 10
 
 
-async def _metric_reaches(server: Server, line: str, timeout: float = 15.0) -> bool:
+async def _metric_reaches(server: Server, line: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:

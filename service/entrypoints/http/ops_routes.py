@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from aiohttp import web
@@ -35,8 +34,10 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     d = deps(request)
     # Gauges read from the database and broker at scrape time; a slow dependency leaves the last values.
-    with contextlib.suppress(Exception):
+    try:
         await asyncio.wait_for(d.refresh_gauges(), timeout=2.0)
+    except Exception as error:
+        log.warning("gauges_not_refreshed", error=type(error).__name__)
     body = generate_latest(d.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
