@@ -180,7 +180,9 @@ async def test_poison_messages_go_to_the_dead_letter_queue(server: Server, amqp_
         reasons = sorted([str((await broker.dead_letter()).headers["x-upsell-reason"]) for _ in range(4)])
         assert reasons == ["invalid_event", "malformed_json", "unknown_event_type", "unknown_price"]
         assert (await broker.next_event()).type == "checkout.session.upsell_evaluated"
-        assert await _metric_reaches(server, 'upsell_messages_consumed_total{outcome="dead_lettered",type="unknown"} 3.0')
+        assert await _metric_reaches(
+            server, 'upsell_messages_consumed_total{outcome="dead_lettered",type="unknown"} 3.0'
+        )
         assert await _metric_reaches(
             server, 'upsell_messages_consumed_total{outcome="dead_lettered",type="checkout.session.created"} 1.0'
         )
