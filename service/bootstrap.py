@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
+from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.adapters.rabbitmq.relay import OutboxRelay
 from service.adapters.rabbitmq.topology import Declared, Topology, declare, queue_stats
@@ -144,7 +146,7 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
     service.app = init_app(
         Deps(
             new_uow=new_uow,
-            auth=Authenticator(settings.admin_token),
+            auth=Authenticator(settings.admin_token, functools.partial(find_api_key, pool)),
             metrics=metrics,
             clock=utcnow,
             readiness=service.readiness,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from service.domain.catalog import Coupon, Price, Product, PromotionCode
 from service.domain.session import CheckoutSession
+from service.domain.subscriptions import Subscription, UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
 T = TypeVar("T")
 
@@ -66,6 +68,37 @@ class Outbox(Protocol):
         ...
 
 
+class ApiKeys(Protocol):
+    async def add(self, key_id: str, name: str, roles: list[str], secret_hash: bytes) -> None: ...
+
+    async def revoke(self, key_id: str) -> bool:
+        """Revokes a live key; False when there is none with this id."""
+        ...
+
+
+class UpgradeOrders(Protocol):
+    async def add(self, order: UpgradeOrder, idempotency_key: str | None) -> bool:
+        """Inserts the order; False when its placer already used the idempotency key."""
+        ...
+
+    async def find(self, placed_by: str, idempotency_key: str) -> UpgradeOrder | None: ...
+
+
+class UpgradeLinks(Protocol):
+    async def add(self, link: UpgradeLinkRecord) -> None: ...
+
+    async def get(self, link_id: str, *, for_update: bool = False) -> UpgradeLinkRecord | None: ...
+
+    async def use(self, link_id: str, order_id: str, now: datetime) -> None: ...
+
+
+class Reports(Protocol):
+    async def summary(self, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]:
+        """Rows per currency: purchases, purchase_amount, upgrades, upgrade_amount, offered, accepted,
+        upsell_amount."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction around one use case: everything it writes commits together or not at all."""
 
@@ -77,6 +110,12 @@ class UnitOfWork(Protocol):
     inbox: Inbox
     parked: ParkedEvents
     outbox: Outbox
+    api_keys: ApiKeys
+    subscriptions: Documents[Subscription]
+    upgrade_paths: Documents[UpgradePath]
+    upgrade_orders: UpgradeOrders
+    upgrade_links: UpgradeLinks
+    reports: Reports
 
     async def lock_session(self, session_id: str) -> None:
         """Serializes the work on one session across processes until the transaction ends."""

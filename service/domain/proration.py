@@ -97,14 +97,18 @@ def quote(
     target: tuple[Product, Price, int],
     period: Period,
     at: datetime,
+    way: Direction | None = None,
 ) -> Quote:
     """Prices a change at `at`: upgrades now with proration, downgrades at the period end.
+
+    `way` overrides the direction the plans imply: an upgrade path is an upgrade by definition, also
+    from monthly to a yearly price that costs less a year.
 
     Same interval: the billing date stays and `due = (new - old) * remaining / period`. Another
     interval: the cycle restarts now, `credit = old * remaining / period`, `due = max(0, new - credit)`,
     and credit left over lowers the next invoice.
     """
-    way = direction(current, target)
+    way = way or direction(current, target)
     old = pricing.amount(current[1], current[2])
     new = pricing.amount(target[1], target[2])
     if way == "downgrade":

@@ -171,3 +171,11 @@ def invoice(session: CheckoutSession) -> Invoice:
         taken.append(sum(parts))
     lines = [LineTotal(i, s, d) for i, s, d in zip(items, subtotals, discounts, strict=True)]
     return Invoice(lines, taken)
+
+
+def upsell_added(session: CheckoutSession) -> int:
+    """What the selected upsell adds to the first invoice over the price it replaced (0 when not selected)."""
+    if not session.upsell.selected:
+        return 0
+    without = dataclasses.replace(session, upsell=dataclasses.replace(session.upsell, selected=False))
+    return invoice(session).total - invoice(without).total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog, read_catalog
 from service.entrypoints.http.app import Deps, init_app
@@ -52,7 +54,7 @@ async def http_client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[TestCli
     app = init_app(
         Deps(
             new_uow=PostgresUnitOfWorkFactory(pool),
-            auth=Authenticator("admin-test-token"),
+            auth=Authenticator("admin-test-token", functools.partial(find_api_key, pool)),
             metrics=Metrics(),
             clock=clock,
             readiness=_ready,

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from service.domain.catalog import PromotionCode
-from service.domain.session import CheckoutSession
+from service.domain.session import CheckoutSession, invoice, upsell_added
 
 T = TypeVar("T")
 
@@ -114,12 +114,18 @@ class SessionTable:
         return bool(inserted)
 
     async def save(self, session: CheckoutSession) -> None:
+        # A completed session keeps its first invoice's figures in columns of their own, for reporting.
+        done = session.status == "complete"
         await self._conn.execute(
-            "update checkout_sessions set status = $2, version = $3, state = $4, updated_at = now() where id = $1",
+            "update checkout_sessions set status = $2, version = $3, state = $4, completed_at = $5,"
+            " amount_total = $6, upsell_amount = $7, updated_at = now() where id = $1",
             session.id,
             session.status,
             session.version,
             msgspec.json.encode(session).decode(),
+            session.completed_at,
+            invoice(session).total if done else None,
+            upsell_added(session) if done else None,
         )
 
     async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None:

@@ -16,9 +16,28 @@ from service.adapters.postgres.repositories import (
     PromotionCodeTable,
     SessionTable,
 )
+from service.adapters.postgres.subscription_tables import (
+    ApiKeyTable,
+    ReportQueries,
+    UpgradeLinkTable,
+    UpgradeOrderTable,
+)
 from service.app.errors import InvalidInput
-from service.app.ports import Documents, Inbox, Outbox, ParkedEvents, PromotionCodes, Sessions, UnitOfWork
+from service.app.ports import (
+    ApiKeys,
+    Documents,
+    Inbox,
+    Outbox,
+    ParkedEvents,
+    PromotionCodes,
+    Reports,
+    Sessions,
+    UnitOfWork,
+    UpgradeLinks,
+    UpgradeOrders,
+)
 from service.domain.catalog import Coupon, Price, Product, Violation
+from service.domain.subscriptions import Subscription, UpgradePath
 
 
 class PostgresUnitOfWork:
@@ -30,6 +49,12 @@ class PostgresUnitOfWork:
     inbox: Inbox
     parked: ParkedEvents
     outbox: Outbox
+    api_keys: ApiKeys
+    subscriptions: Documents[Subscription]
+    upgrade_paths: Documents[UpgradePath]
+    upgrade_orders: UpgradeOrders
+    upgrade_links: UpgradeLinks
+    reports: Reports
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -54,6 +79,12 @@ class PostgresUnitOfWork:
         self.inbox = InboxTable(c)
         self.parked = ParkedTable(c)
         self.outbox = OutboxTable(c)
+        self.api_keys = ApiKeyTable(c)
+        self.subscriptions = DocumentTable(c, "subscriptions", Subscription)
+        self.upgrade_paths = DocumentTable(c, "upgrade_paths", UpgradePath)
+        self.upgrade_orders = UpgradeOrderTable(c)
+        self.upgrade_links = UpgradeLinkTable(c)
+        self.reports = ReportQueries(c)
         return self
 
     async def __aexit__(

@@ -30,7 +30,7 @@ async def _put(
     table: Callable[[UnitOfWork], Documents[T]],
 ) -> web.Response:
     dep = deps(request)
-    dep.auth.require(request, "admin")
+    await dep.auth.require(request, "admin")
     key = request.match_info["id"]
     body = decode_body(await request.read(), body_kind)
     given = getattr(body, key_field)
@@ -47,7 +47,7 @@ async def _get(
     request: web.Request, kind: str, body_kind: type[Any], table: Callable[[UnitOfWork], Documents[Any]]
 ) -> web.Response:
     dep = deps(request)
-    dep.auth.require(request, "admin")
+    await dep.auth.require(request, "admin")
     key = request.match_info["id"]
     async with dep.new_uow() as uow:
         item = await table(uow).get(key)
@@ -112,12 +112,12 @@ async def _set_upsell(request: web.Request, upsell: str | None) -> web.Response:
 
 @routes.put("/v1/prices/{id}/upsell")
 async def put_upsell(request: web.Request) -> web.Response:
-    deps(request).auth.require(request, "admin")
+    await deps(request).auth.require(request, "admin")
     pair = decode_body(await request.read(), c.UpsellPair)
     return await _set_upsell(request, pair.price)
 
 
 @routes.delete("/v1/prices/{id}/upsell")
 async def delete_upsell(request: web.Request) -> web.Response:
-    deps(request).auth.require(request, "admin")
+    await deps(request).auth.require(request, "admin")
     return await _set_upsell(request, None)

@@ -19,14 +19,14 @@ from service.entrypoints.http.problems import ProblemError, decode_body
 routes = web.RouteTableDef()
 
 
-def _client_secret(request: web.Request) -> str | None:
+async def _client_secret(request: web.Request) -> str | None:
     """Checks an API key for the backend role here; a client secret is returned, to be checked
     against its session inside the request's unit of work."""
     d = deps(request)
     token = d.auth.bearer(request)
     if token.startswith(CLIENT_SECRET_PREFIX):
         return token
-    d.auth.require(request, "backend")
+    await d.auth.require(request, "backend")
     return None
 
 
@@ -41,7 +41,7 @@ async def _check_client_secret(uow: UnitOfWork, session_id: str, secret: str | N
 @routes.post("/v1/checkout/sessions")
 async def create_session(request: web.Request) -> web.Response:
     d = deps(request)
-    d.auth.require(request, "backend")
+    await d.auth.require(request, "backend")
     data = decode_body(await request.read(), SessionInput)
     structlog.contextvars.bind_contextvars(session_id=data.id)
     secret, secret_hash = new_client_secret()
@@ -55,7 +55,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     d = deps(request)
     session_id = request.match_info["id"]
-    secret = _client_secret(request)
+    secret = await _client_secret(request)
     async with d.new_uow() as uow:
         await _check_client_secret(uow, session_id, secret)
         session = await uow.sessions.get(session_id)
@@ -68,7 +68,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def toggle_upsell(request: web.Request) -> web.Response:
     d = deps(request)
     session_id = request.match_info["id"]
-    secret = _client_secret(request)
+    secret = await _client_secret(request)
     toggle = decode_body(await request.read(), UpsellToggle)
     now = d.clock()
     async with d.new_uow() as uow:
@@ -80,7 +80,7 @@ async def toggle_upsell(request: web.Request) -> web.Response:
 @routes.post("/v1/checkout/sessions/{id}/complete")
 async def complete_session(request: web.Request) -> web.Response:
     d = deps(request)
-    d.auth.require(request, "backend")
+    await d.auth.require(request, "backend")
     session_id = request.match_info["id"]
     body = await request.read()
     payment = decode_body(body, CompleteRequest).reference if body.strip() else None
@@ -94,7 +94,7 @@ async def complete_session(request: web.Request) -> web.Response:
 async def rotate_client_secret(request: web.Request) -> web.Response:
     """Issues a new client secret (for sessions registered by event, which have none)."""
     d = deps(request)
-    d.auth.require(request, "backend")
+    await d.auth.require(request, "backend")
     session_id = request.match_info["id"]
     secret, secret_hash = new_client_secret()
     async with d.new_uow() as uow:
