@@ -108,6 +108,35 @@ class PromotionCode(Struct):
     """Kept by the service; ignored on writes."""
 
 
+class ProratePricing(Struct, tag_field="type", tag="prorate"):
+    """Charge the prorated difference, as a self-service change would."""
+
+
+class FixedPricing(Struct, tag_field="type", tag="fixed"):
+    """Charge a fixed amount now, in the destination price's currency."""
+
+    amount: MinorUnits
+
+
+class PercentOffPricing(Struct, tag_field="type", tag="percent_off"):
+    """Take a percentage off the prorated amount."""
+
+    percent: Decimal
+    """Above 0 and at most 100."""
+
+
+class UpgradePath(Struct):
+    """An upgrade from a product (or one price) to a destination price, with its pricing rule."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+    to_price: Id
+    from_product: Id | None = None
+    from_price: Id | None = None
+    pricing: ProratePricing | FixedPricing | PercentOffPricing = msgspec.field(default_factory=ProratePricing)
+    active: bool = True
+    id: Id | None = None
+
+
 class CatalogFile(Struct, forbid_unknown_fields=True):
     """A whole catalog, applied by `upsell catalog apply FILE` (YAML or JSON)."""
 
@@ -115,3 +144,4 @@ class CatalogFile(Struct, forbid_unknown_fields=True):
     prices: list[Price] = msgspec.field(default_factory=list)
     coupons: list[Coupon] = msgspec.field(default_factory=list)
     promotion_codes: list[PromotionCode] = msgspec.field(default_factory=list)
+    upgrade_paths: list[UpgradePath] = msgspec.field(default_factory=list)

@@ -11,6 +11,7 @@ from msgspec import Meta, Struct
 
 from contracts.catalog import Id, Instant, Text
 from contracts.sessions import CompletedSession, SessionInput, SessionView
+from contracts.subscriptions import ProductSwitched, UpgradeOrder
 
 EventId = Annotated[str, Meta(min_length=1, max_length=200)]
 
@@ -80,7 +81,21 @@ class SessionCompleted(_Envelope, tag="checkout.session.completed"):
     data: CompletedSession
 
 
-OutboundEvent = UpsellEvaluated | LineItemsUpdated | SessionCompleted
+class SubscriptionProductSwitched(_Envelope, tag="subscription.product_switched"):
+    """Confirms a product switch: the new product's name and price, effective at the next billing date."""
+
+    data: ProductSwitched
+
+
+class UpgradeOrderCreated(_Envelope, tag="upgrade_order.created"):
+    """An upgrade order placed on a customer's behalf (or through an upgrade link)."""
+
+    data: UpgradeOrder
+
+
+OutboundEvent = (
+    UpsellEvaluated | LineItemsUpdated | SessionCompleted | SubscriptionProductSwitched | UpgradeOrderCreated
+)
 
 INBOUND_TYPES: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in InboundEvent.__args__)
 OUTBOUND_TYPES: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in OutboundEvent.__args__)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 
 from contracts import catalog as c
 from contracts import sessions as s
+from contracts import subscriptions as sub
 from contracts.problems import Problem
 
 # (method, path, summary, roles, request body, answer body, success status)
@@ -93,6 +95,92 @@ OPERATIONS: list[Operation] = [
         s.ClientSecret,
         200,
     ),
+    ("put", "/v1/upgrade-paths/{id}", "Create or replace an upgrade path", "admin", c.UpgradePath, c.UpgradePath, 200),
+    ("get", "/v1/upgrade-paths/{id}", "Read an upgrade path", "admin", None, c.UpgradePath, 200),
+    ("post", "/v1/api-keys", "Create an API key (its secret is shown once)", "admin", sub.ApiKeyInput, sub.ApiKey, 201),
+    ("delete", "/v1/api-keys/{id}", "Revoke an API key", "admin", None, None, 204),
+    (
+        "put",
+        "/v1/subscriptions/{id}",
+        "Create or replace a subscription's mirror",
+        "backend",
+        sub.Subscription,
+        sub.Subscription,
+        200,
+    ),
+    ("get", "/v1/subscriptions/{id}", "Read a subscription", "backend, operator", None, sub.Subscription, 200),
+    (
+        "get",
+        "/v1/subscriptions/{id}/change-options",
+        "Plans of the plan group with previews (query `at`: RFC 3339, default now)",
+        "backend, operator",
+        None,
+        sub.ChangeOptions,
+        200,
+    ),
+    (
+        "post",
+        "/v1/subscriptions/{id}/change-preview",
+        "Preview one change (query `at`: RFC 3339, default now)",
+        "backend, operator",
+        sub.ChangePreviewRequest,
+        sub.ChangeOption,
+        200,
+    ),
+    (
+        "post",
+        "/v1/subscriptions/{id}/product-switch",
+        "Switch to another product at the next billing date",
+        "backend, operator",
+        sub.ProductSwitchRequest,
+        sub.ProductSwitched,
+        200,
+    ),
+    (
+        "post",
+        "/v1/subscriptions/{id}/upgrade-orders",
+        "Place an upgrade order on the customer's behalf (header `Idempotency-Key` makes a retry safe)",
+        "operator",
+        sub.UpgradeOrderRequest,
+        sub.UpgradeOrder,
+        201,
+    ),
+    (
+        "post",
+        "/v1/upgrade-paths/{id}/links",
+        "Create a signed, expiring, single-use upgrade link",
+        "backend, operator",
+        sub.UpgradeLinkRequest,
+        sub.UpgradeLink,
+        201,
+    ),
+    (
+        "get",
+        "/v1/upgrade-links/{token}",
+        "Open an upgrade link",
+        "anyone with the token",
+        None,
+        sub.UpgradeLinkView,
+        200,
+    ),
+    (
+        "post",
+        "/v1/upgrade-links/{token}/accept",
+        "Accept an upgrade link: places the order",
+        "anyone with the token",
+        sub.UpgradeLinkAccept,
+        sub.UpgradeOrder,
+        201,
+    ),
+    (
+        "get",
+        "/v1/reports/summary",
+        "First purchases, upgrades and upsells per currency over [from, to) (query `from`, `to`: RFC 3339)",
+        "viewer",
+        None,
+        sub.Report,
+        200,
+    ),
 ]
 
 
@@ -116,11 +204,12 @@ def _operation(op: Operation) -> dict[str, Any]:
             },
         },
     }
-    if "{id}" in path:
-        body["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    names = re.findall(r"{(\w+)}", path)
+    if names:
+        body["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
     if request is not None:
         body["requestBody"] = {
-            "required": method != "post" or not path.endswith("/complete"),
+            "required": method != "post" or not path.endswith(("/complete", "/accept")),
             "content": {"application/json": {"schema": _ref(request)}},
         }
     return body

@@ -4,13 +4,12 @@ previews, product switches, upgrade paths, upgrade orders, upgrade links and the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
-from contracts.catalog import Country, Currency, Id, Instant, MinorUnits, Text
+from contracts.catalog import Country, Currency, Id, Instant, Text
 
 Role = Literal["admin", "backend", "operator", "viewer"]
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
@@ -112,34 +111,6 @@ class ProductSwitched(Struct):
     price: str
     effective_at: datetime
     trial_applied: bool = False
-
-
-class ProratePricing(Struct, tag_field="type", tag="prorate"):
-    """Charge the prorated difference, as a self-service change would."""
-
-
-class FixedPricing(Struct, tag_field="type", tag="fixed"):
-    """Charge a fixed amount now, in the destination price's currency."""
-
-    amount: MinorUnits
-
-
-class PercentOffPricing(Struct, tag_field="type", tag="percent_off"):
-    """Take a percentage off the prorated amount."""
-
-    percent: Annotated[Decimal, Meta(gt=0, le=100)]
-
-
-class UpgradePath(Struct):
-    """An upgrade from a product (or one price) to a destination price, with its pricing rule."""
-
-    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
-    to_price: Id
-    from_product: Id | None = None
-    from_price: Id | None = None
-    pricing: ProratePricing | FixedPricing | PercentOffPricing = msgspec.field(default_factory=ProratePricing)
-    active: bool = True
-    id: Id | None = None
 
 
 class CurrentCard(Struct, tag_field="method", tag="current"):

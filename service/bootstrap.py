@@ -151,6 +151,8 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
             clock=utcnow,
             readiness=service.readiness,
             refresh_gauges=service.refresh_gauges,
+            link_secret=settings.link_secret,
+            public_url=settings.public_url,
         )
     )
     return service

@@ -11,6 +11,7 @@ from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violat
 from service.domain.coupons import coupon_violations
 from service.domain.money import is_known_currency
 from service.domain.pricing import price_violations
+from service.domain.subscriptions import UpgradePath, upgrade_path_violations
 from service.domain.upsell import pair_violations
 
 Change = Literal["created", "updated", "unchanged"]
@@ -86,3 +87,25 @@ async def put_promotion_code(uow: UnitOfWork, promo: PromotionCode) -> Change:
     if before != promo:
         await uow.promotion_codes.put(promo.code, promo)
     return change_of(before, promo)
+
+
+async def put_upgrade_path(uow: UnitOfWork, path: UpgradePath) -> Change:
+    """Creates or replaces an upgrade path from a product (or one price) to a destination price."""
+    problems = upgrade_path_violations(path)
+    destination = await uow.prices.get(path.to_price)
+    if destination is None:
+        problems.add("price_not_found", f"price {path.to_price!r} does not exist", "to_price")
+    elif not destination.is_recurring:
+        problems.add("not_recurring", f"price {path.to_price!r} is not recurring", "to_price")
+    if path.from_product is not None and await uow.products.get(path.from_product) is None:
+        problems.add("product_not_found", f"product {path.from_product!r} does not exist", "from_product")
+    if path.from_price is not None and await uow.prices.get(path.from_price) is None:
+        problems.add("price_not_found", f"price {path.from_price!r} does not exist", "from_price")
+    if path.from_price is not None and path.from_price == path.to_price:
+        problems.add("same_price", "an upgrade path leads to another price", "to_price")
+    if problems:
+        raise InvalidInput(problems.items, f"upgrade path {path.id!r} breaks rules")
+    before = await uow.upgrade_paths.get(path.id)
+    if before != path:
+        await uow.upgrade_paths.put(path.id, path)
+    return change_of(before, path)

@@ -15,6 +15,7 @@ from service.app.errors import InvalidInput
 from service.app.mapping import to_domain
 from service.app.ports import UnitOfWorkFactory
 from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violation
+from service.domain.subscriptions import UpgradePath
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ async def apply_catalog(new_uow: UnitOfWorkFactory, file: CatalogFile, *, dry_ru
                 changes.append(Change("price", price.id, catalog.change_of(before[price.id], price)))
             for promo in [to_domain(p, PromotionCode) for p in _keyed(file.promotion_codes, "code", "promotion_code")]:
                 changes.append(Change("promotion_code", promo.code, await catalog.put_promotion_code(uow, promo)))
+            for path in [to_domain(p, UpgradePath) for p in _keyed(file.upgrade_paths, "id", "upgrade_path")]:
+                changes.append(Change("upgrade_path", path.id, await catalog.put_upgrade_path(uow, path)))
             if dry_run:
                 raise _DryRun
     except _DryRun:

@@ -37,3 +37,9 @@ class Conflict(UseCaseError):
     """The resource's state refuses the change (completed, expired, already exists)."""
 
     code = "conflict"
+
+
+class Gone(UseCaseError):
+    """The resource existed but is no longer usable (an expired upgrade link)."""
+
+    code = "gone"

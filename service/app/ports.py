@@ -24,6 +24,14 @@ class Documents(Protocol[T]):
     async def put(self, key: str, item: T) -> None: ...
 
 
+class Products(Documents[Product], Protocol):
+    async def in_group(self, plan_group: str) -> list[Product]: ...
+
+
+class Prices(Documents[Price], Protocol):
+    async def of_product(self, product_id: str) -> list[Price]: ...
+
+
 class PromotionCodes(Documents[PromotionCode], Protocol):
     async def redeem(self, code: str) -> bool:
         """Counts one redemption, safely under concurrent completions; False past the limit."""
@@ -68,6 +76,10 @@ class Outbox(Protocol):
         ...
 
 
+class UpgradePaths(Documents[UpgradePath], Protocol):
+    async def all(self) -> list[UpgradePath]: ...
+
+
 class ApiKeys(Protocol):
     async def add(self, key_id: str, name: str, roles: list[str], secret_hash: bytes) -> None: ...
 
@@ -102,8 +114,8 @@ class Reports(Protocol):
 class UnitOfWork(Protocol):
     """One transaction around one use case: everything it writes commits together or not at all."""
 
-    products: Documents[Product]
-    prices: Documents[Price]
+    products: Products
+    prices: Prices
     coupons: Documents[Coupon]
     promotion_codes: PromotionCodes
     sessions: Sessions
@@ -112,7 +124,7 @@ class UnitOfWork(Protocol):
     outbox: Outbox
     api_keys: ApiKeys
     subscriptions: Documents[Subscription]
-    upgrade_paths: Documents[UpgradePath]
+    upgrade_paths: UpgradePaths
     upgrade_orders: UpgradeOrders
     upgrade_links: UpgradeLinks
     reports: Reports

@@ -73,6 +73,9 @@ def upgrade_path_violations(path: UpgradePath) -> Violations:
     problems = Violations()
     if (path.from_product is None) == (path.from_price is None):
         problems.add("from_required", "give exactly one of `from_product` and `from_price`", "from_product")
+    percent = path.pricing.percent
+    if path.pricing.type == "percent_off" and (percent is None or not (percent.is_finite() and 0 < percent <= 100)):
+        problems.add("invalid_percent", "`percent` must be above 0 and at most 100", "pricing.percent")
     return problems
 
 

@@ -26,6 +26,8 @@ def test_event_types_are_spec_names() -> None:
         "checkout.session.upsell_evaluated",
         "checkout.session.line_items_updated",
         "checkout.session.completed",
+        "subscription.product_switched",
+        "upgrade_order.created",
     )
 
 

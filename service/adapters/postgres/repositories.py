@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import asyncpg
 import msgspec
 
-from service.domain.catalog import PromotionCode
+from service.domain.catalog import Price, Product, PromotionCode
 from service.domain.session import CheckoutSession, invoice, upsell_added
 
 T = TypeVar("T")
@@ -57,6 +57,24 @@ class DocumentTable(Generic[T]):
             await self._conn.execute(self._upsert, key, body)
         else:
             await self._conn.execute(self._upsert, key, body, self._parent[1](item))
+
+
+class ProductTable(DocumentTable[Product]):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn, "products", Product)
+
+    async def in_group(self, plan_group: str) -> list[Product]:
+        rows = await self._conn.fetch("select body from products where body->>'plan_group' = $1", plan_group)
+        return [self._decoder.decode(r["body"]) for r in rows]
+
+
+class PriceTable(DocumentTable[Price]):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn, "prices", Price, ("product", lambda price: price.product))
+
+    async def of_product(self, product_id: str) -> list[Price]:
+        rows = await self._conn.fetch("select body from prices where product = $1 order by id", product_id)
+        return [self._decoder.decode(r["body"]) for r in rows]
 
 
 class PromotionCodeTable(DocumentTable[PromotionCode]):

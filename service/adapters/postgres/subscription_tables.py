@@ -9,9 +9,19 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder
+from service.adapters.postgres.repositories import DocumentTable
+from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
 _order_decoder = msgspec.json.Decoder(UpgradeOrder)
+
+
+class UpgradePathTable(DocumentTable[UpgradePath]):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn, "upgrade_paths", UpgradePath)
+
+    async def all(self) -> list[UpgradePath]:
+        rows = await self._conn.fetch("select body from upgrade_paths order by id")
+        return [self._decoder.decode(r["body"]) for r in rows]
 
 
 class ApiKeyTable:
@@ -108,8 +118,8 @@ class ReportQueries:
 
 
 # First purchases are checkout sessions completed in the range, with their first invoice's total. Upsells
-# are offered on eligible sessions created in the range and accepted on those completed in it with the
-# upsell selected; their amount is what the upsell added to the first invoice. Upgrades are upgrade
+# are offered on eligible sessions created in the range, and accepted when such a session completed with
+# the upsell selected; their amount is what the upsell added to the first invoice. Upgrades are upgrade
 # orders placed in the range, with what they charged now. Each is counted once, in its own column.
 _SUMMARY = """
 with sessions as (
@@ -118,9 +128,9 @@ with sessions as (
            coalesce(sum(amount_total) filter (where completed_at >= $1 and completed_at < $2), 0) as purchase_amount,
            count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2)
                as offered,
-           count(*) filter (where upsell_amount is not null and (state->'upsell'->>'selected')::boolean
-                            and completed_at >= $1 and completed_at < $2) as accepted,
-           coalesce(sum(upsell_amount) filter (where completed_at >= $1 and completed_at < $2), 0) as upsell_amount
+           count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2
+                            and (state->'upsell'->>'selected')::boolean and upsell_amount is not null) as accepted,
+           coalesce(sum(upsell_amount) filter (where created_at >= $1 and created_at < $2), 0) as upsell_amount
       from checkout_sessions
      where (created_at >= $1 and created_at < $2) or (completed_at >= $1 and completed_at < $2)
      group by 1

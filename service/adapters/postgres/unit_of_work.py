@@ -13,6 +13,8 @@ from service.adapters.postgres.repositories import (
     InboxTable,
     OutboxTable,
     ParkedTable,
+    PriceTable,
+    ProductTable,
     PromotionCodeTable,
     SessionTable,
 )
@@ -21,6 +23,7 @@ from service.adapters.postgres.subscription_tables import (
     ReportQueries,
     UpgradeLinkTable,
     UpgradeOrderTable,
+    UpgradePathTable,
 )
 from service.app.errors import InvalidInput
 from service.app.ports import (
@@ -29,20 +32,23 @@ from service.app.ports import (
     Inbox,
     Outbox,
     ParkedEvents,
+    Prices,
+    Products,
     PromotionCodes,
     Reports,
     Sessions,
     UnitOfWork,
     UpgradeLinks,
     UpgradeOrders,
+    UpgradePaths,
 )
-from service.domain.catalog import Coupon, Price, Product, Violation
-from service.domain.subscriptions import Subscription, UpgradePath
+from service.domain.catalog import Coupon, Violation
+from service.domain.subscriptions import Subscription
 
 
 class PostgresUnitOfWork:
-    products: Documents[Product]
-    prices: Documents[Price]
+    products: Products
+    prices: Prices
     coupons: Documents[Coupon]
     promotion_codes: PromotionCodes
     sessions: Sessions
@@ -51,7 +57,7 @@ class PostgresUnitOfWork:
     outbox: Outbox
     api_keys: ApiKeys
     subscriptions: Documents[Subscription]
-    upgrade_paths: Documents[UpgradePath]
+    upgrade_paths: UpgradePaths
     upgrade_orders: UpgradeOrders
     upgrade_links: UpgradeLinks
     reports: Reports
@@ -71,8 +77,8 @@ class PostgresUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         c: asyncpg.Connection = conn  # type: ignore[assignment]
-        self.products = DocumentTable(c, "products", Product)
-        self.prices = DocumentTable(c, "prices", Price, ("product", lambda price: price.product))
+        self.products = ProductTable(c)
+        self.prices = PriceTable(c)
         self.coupons = DocumentTable(c, "coupons", Coupon)
         self.promotion_codes = PromotionCodeTable(c)
         self.sessions = SessionTable(c)
@@ -81,7 +87,7 @@ class PostgresUnitOfWork:
         self.outbox = OutboxTable(c)
         self.api_keys = ApiKeyTable(c)
         self.subscriptions = DocumentTable(c, "subscriptions", Subscription)
-        self.upgrade_paths = DocumentTable(c, "upgrade_paths", UpgradePath)
+        self.upgrade_paths = UpgradePathTable(c)
         self.upgrade_orders = UpgradeOrderTable(c)
         self.upgrade_links = UpgradeLinkTable(c)
         self.reports = ReportQueries(c)

@@ -12,7 +12,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from service.app.errors import Conflict, InvalidInput, NotFound, UseCaseError
+from service.app.errors import Conflict, Gone, InvalidInput, NotFound, UseCaseError
 from service.app.ports import UnitOfWorkFactory
 from service.entrypoints.http.auth import Authenticator
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
@@ -33,6 +33,8 @@ class Deps:
     clock: Callable[[], datetime]
     readiness: Callable[[], Awaitable[dict[str, bool]]]
     refresh_gauges: Callable[[], Awaitable[None]]
+    link_secret: str | None = None
+    public_url: str | None = None
 
 
 DEPS = web.AppKey("deps", Deps)
@@ -55,6 +57,8 @@ def _problem_of(error: Exception) -> ProblemError:
         return ProblemError(404, error.code, error.detail)
     if isinstance(error, Conflict):
         return ProblemError(409, error.code, error.detail)
+    if isinstance(error, Gone):
+        return ProblemError(410, error.code, error.detail)
     assert isinstance(error, UseCaseError)
     return ProblemError(422, error.code, error.detail)
 
@@ -98,11 +102,12 @@ async def problems_middleware(
 
 
 def init_app(dependencies: Deps) -> web.Application:
-    from service.entrypoints.http import catalog_routes, ops_routes, session_routes
+    from service.entrypoints.http import catalog_routes, ops_routes, session_routes, subscription_routes
 
     app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY)
     app[DEPS] = dependencies
     app.add_routes(catalog_routes.routes)
     app.add_routes(session_routes.routes)
+    app.add_routes(subscription_routes.routes)
     app.add_routes(ops_routes.routes)
     return app

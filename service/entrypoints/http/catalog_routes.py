@@ -14,6 +14,7 @@ from service.app.errors import NotFound
 from service.app.mapping import to_contract, to_domain
 from service.app.ports import Documents, UnitOfWork
 from service.domain import catalog as d
+from service.domain.subscriptions import UpgradePath
 from service.entrypoints.http.app import deps, json_response
 from service.entrypoints.http.problems import ProblemError, decode_body
 
@@ -101,6 +102,16 @@ async def put_promotion_code(request: web.Request) -> web.Response:
 @routes.get("/v1/promotion-codes/{id}")
 async def get_promotion_code(request: web.Request) -> web.Response:
     return await _get(request, "promotion_code", c.PromotionCode, lambda u: u.promotion_codes)
+
+
+@routes.put("/v1/upgrade-paths/{id}")
+async def put_upgrade_path(request: web.Request) -> web.Response:
+    return await _put(request, c.UpgradePath, UpgradePath, "id", catalog.put_upgrade_path, lambda u: u.upgrade_paths)
+
+
+@routes.get("/v1/upgrade-paths/{id}")
+async def get_upgrade_path(request: web.Request) -> web.Response:
+    return await _get(request, "upgrade_path", c.UpgradePath, lambda u: u.upgrade_paths)
 
 
 async def _set_upsell(request: web.Request, upsell: str | None) -> web.Response:

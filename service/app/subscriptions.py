@@ -1,0 +1,179 @@
+"""Subscription use cases: the mirror, change options and previews (seed 004), product switch (seed 001)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from contracts.events import SubscriptionProductSwitched
+from contracts.subscriptions import AddonOption, ChangeOption, ChangeOptions, ProductSwitched
+from service.app.errors import InvalidInput, NotFound, UseCaseError
+from service.app.ports import UnitOfWork
+from service.domain.catalog import Coupon, Price, Product, Violation, Violations
+from service.domain.coupons import promotion_code_refusal
+from service.domain.price_matching import match_price
+from service.domain.subscriptions import Subscription, UpgradePath, price_change, subscription_violations
+
+_encoder = msgspec.json.Encoder()
+NO_CHANGE = "This is the plan and quantity the subscription has now; nothing would change."
+
+
+async def put_subscription(uow: UnitOfWork, subscription: Subscription) -> bool:
+    """Creates or replaces the mirror of a subscription; True when it was created."""
+    problems = subscription_violations(subscription)
+    price = await uow.prices.get(subscription.price)
+    if price is None:
+        problems.add("price_not_found", f"price {subscription.price!r} does not exist", "price")
+    elif not price.is_recurring:
+        problems.add("not_recurring", f"price {subscription.price!r} is not recurring", "price")
+    elif price.currency != subscription.currency:
+        problems.add("currency_mismatch", f"price {subscription.price!r} is in {price.currency}", "currency")
+    if problems:
+        raise InvalidInput(problems.items, f"subscription {subscription.id!r} breaks rules")
+    created = await uow.subscriptions.get(subscription.id) is None
+    await uow.subscriptions.put(subscription.id, subscription)
+    return created
+
+
+async def get_subscription(uow: UnitOfWork, subscription_id: str) -> Subscription:
+    subscription = await uow.subscriptions.get(subscription_id)
+    if subscription is None:
+        raise NotFound("subscription", subscription_id)
+    return subscription
+
+
+async def holding(uow: UnitOfWork, subscription: Subscription) -> tuple[Product, Price]:
+    """The product and price the subscription is on now."""
+    price = await uow.prices.get(subscription.price)
+    product = None if price is None else await uow.products.get(price.product)
+    if price is None or product is None:
+        raise UseCaseError(f"the price {subscription.price!r} of the subscription is gone", "price_not_found")
+    return product, price
+
+
+async def redeemable_coupon(uow: UnitOfWork, code: str | None, now: datetime) -> Coupon | None:
+    """The coupon of a promotion code that may be used now; each refusal has its own code."""
+    if code is None:
+        return None
+    promo = await uow.promotion_codes.get(code)
+    refusal = "promotion_code_unknown" if promo is None else promotion_code_refusal(promo, now)
+    coupon = None if promo is None else await uow.coupons.get(promo.coupon)
+    if refusal is None and (coupon is None or not coupon.active):
+        refusal = "promotion_code_inactive"
+    if refusal is not None or coupon is None:
+        raise InvalidInput(
+            [
+                Violation(
+                    refusal or "promotion_code_unknown", f"promotion code {code!r} cannot be used", "promotion_code"
+                )
+            ]
+        )
+    return coupon
+
+
+def option(
+    subscription: Subscription,
+    current: tuple[Product, Price],
+    target: tuple[Product, Price],
+    quantity: int,
+    at: datetime,
+    path: UpgradePath | None = None,
+    coupon: Coupon | None = None,
+) -> ChangeOption:
+    """One priced option; the current price at the current quantity is `no_change`."""
+    if target[1].id == current[1].id and quantity == subscription.quantity:
+        return ChangeOption(
+            target[1].id, target[0].id, None, None, 0, 0, 0, subscription.current_period_end, True, NO_CHANGE, quantity
+        )
+    charge = price_change((*current, subscription.quantity), (*target, quantity), subscription.period, at, path, coupon)
+    q = charge.quote
+    return ChangeOption(
+        price=target[1].id,
+        product=target[0].id,
+        direction=q.direction,
+        effective=q.effective,
+        amount_due_now=charge.amount_due_now,
+        credit=q.credit,
+        next_invoice_amount=q.next_invoice_amount,
+        next_billing_date=q.next_billing_date,
+        quantity=quantity,
+        discount=charge.discount,
+    )
+
+
+async def change_options(uow: UnitOfWork, subscription_id: str, at: datetime) -> ChangeOptions:
+    """The other plans of the subscription's plan group in its currency, each priced, and the group's add-ons."""
+    subscription = await get_subscription(uow, subscription_id)
+    product, price = await holding(uow, subscription)
+    options: list[ChangeOption] = []
+    addons: list[AddonOption] = []
+    if product.plan_group is not None:
+        for member, prices in await _group(uow, product.plan_group, subscription.currency):
+            for candidate in prices:
+                if member.kind == "addon":
+                    addons.append(
+                        AddonOption(member.id, candidate.id, member.name, candidate.unit_amount, candidate.is_recurring)
+                    )
+                elif candidate.is_recurring and candidate.id != price.id:
+                    options.append(
+                        option(subscription, (product, price), (member, candidate), subscription.quantity, at)
+                    )
+    return ChangeOptions(subscription_id, options, addons)
+
+
+async def _group(uow: UnitOfWork, group: str, currency: str) -> list[tuple[Product, list[Price]]]:
+    members = await uow.products.in_group(group)
+    found = []
+    for member in sorted(members, key=lambda p: (p.plan_rank or 0, p.id)):
+        prices = [p for p in await uow.prices.of_product(member.id) if p.active and p.currency == currency]
+        if member.active and prices:
+            found.append((member, sorted(prices, key=lambda p: p.id)))
+    return found
+
+
+async def change_preview(
+    uow: UnitOfWork, subscription_id: str, price_id: str, quantity: int | None, code: str | None, at: datetime
+) -> ChangeOption:
+    """What moving to one price would cost at `at`; the same numbers an order at `at` charges."""
+    subscription = await get_subscription(uow, subscription_id)
+    current = await holding(uow, subscription)
+    target_price = await uow.prices.get(price_id)
+    target_product = None if target_price is None else await uow.products.get(target_price.product)
+    problems = Violations()
+    if target_price is None or target_product is None:
+        raise NotFound("price", price_id)
+    if not target_price.is_recurring or not target_price.active:
+        problems.add("price_not_available", f"price {price_id!r} is not an active recurring price", "price")
+    if target_price.currency != subscription.currency:
+        problems.add("currency_mismatch", f"price {price_id!r} is in {target_price.currency}", "price")
+    if problems:
+        raise InvalidInput(problems.items)
+    coupon = await redeemable_coupon(uow, code, at)
+    return option(
+        subscription, current, (target_product, target_price), quantity or subscription.quantity, at, coupon=coupon
+    )
+
+
+async def switch_product(uow: UnitOfWork, subscription_id: str, product_id: str, now: datetime) -> ProductSwitched:
+    """Switches to another product at the next billing date, at its best-matching price, with no trial."""
+    subscription = await get_subscription(uow, subscription_id)
+    _, current = await holding(uow, subscription)
+    product = await uow.products.get(product_id)
+    if product is None:
+        raise NotFound("product", product_id)
+    if product.id == current.product or not product.active:
+        code, why = ("same_product", "is the product it has") if product.active else ("product_inactive", "is inactive")
+        raise InvalidInput([Violation(code, f"product {product_id!r} {why}", "product")])
+    matched = match_price(current, await uow.prices.of_product(product_id))
+    if matched is None:
+        where = f" and location {current.location}" if current.location else " and no location"
+        raise UseCaseError(
+            f"product {product_id!r} has no active price in {current.currency}{where}", "no_matching_price"
+        )
+    switched = ProductSwitched(subscription_id, product.id, product.name, matched.id, subscription.current_period_end)
+    event_id = str(uuid.uuid4())
+    envelope = SubscriptionProductSwitched(id=event_id, created=now, data=switched)
+    await uow.outbox.add(event_id, "subscription.product_switched", subscription_id, _encoder.encode(envelope))
+    return switched
