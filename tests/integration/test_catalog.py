@@ -124,11 +124,11 @@ async def test_catalog_apply_dry_run_then_apply_then_idempotent(database_url: st
     assert "price price_pro_monthly: would be created" in dry.stdout
     assert await pool.fetchval("select count(*) from prices") == 0
     applied = _cli(database_url, "catalog", "apply", str(EXAMPLE_CATALOG))
-    assert "12 change(s), 0 unchanged" in applied.stdout
+    assert "13 change(s), 0 unchanged" in applied.stdout
     upsell = await pool.fetchval("select body->>'upsell' from prices where id = 'price_pro_monthly'")
     assert upsell == "price_pro_yearly"
     again = _cli(database_url, "catalog", "apply", str(EXAMPLE_CATALOG))
-    assert "0 change(s), 12 unchanged" in again.stdout
+    assert "0 change(s), 13 unchanged" in again.stdout
     skipped = _cli(database_url, "catalog", "apply", str(EXAMPLE_CATALOG), "--if-empty")
     assert "nothing applied" in skipped.stdout
 
