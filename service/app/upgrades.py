@@ -172,7 +172,7 @@ async def _link(uow: UnitOfWork, token: str, secret: str, now: datetime, *, for_
     link_id, _, signature = token.partition(".")
     link = await uow.upgrade_links.get(link_id, for_update=for_update) if signature else None
     if link is None or not hmac.compare_digest(signature, _signature(secret, link)):
-        raise NotFound("upgrade_link", "given")
+        raise NotFound("upgrade_link", link_id)
     if link.used_at is not None:
         raise Conflict("this upgrade link was used already", "upgrade_link_used")
     if now >= link.expires_at:
@@ -187,7 +187,7 @@ async def open_link(
     link = await _link(uow, token, secret, now, for_update=False)
     path = await uow.upgrade_paths.get(link.upgrade_path)
     if path is None:
-        raise NotFound("upgrade_link", "given")
+        raise NotFound("upgrade_path", link.upgrade_path)
     subscription = await get_subscription(uow, link.subscription)
     current = await holding(uow, subscription)
     if not path.active or not path.starts_from(current[1]):
