@@ -1,0 +1,182 @@
+"""Subscription changes over HTTP on the real PostgreSQL: keys and roles, previews, orders, links, report."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.adapters.postgres.subscription_tables import find_api_key
+from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.entrypoints.http.app import Deps, init_app
+from service.entrypoints.http.auth import Authenticator
+from service.metrics import Metrics
+from tests.integration.helpers import ADMIN, Clock, outbox_types, seed_example_catalog
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient[web.Request, web.Application]
+SUBSCRIPTION: dict[str, Any] = {
+    "customer": "cus_1",
+    "price": "price_pro_monthly",
+    "status": "active",
+    "current_period_start": "2026-03-01T00:00:00Z",
+    "current_period_end": "2026-03-31T00:00:00Z",
+    "payment_method": {"type": "card"},
+    "currency": "usd",
+}
+
+
+async def _ready() -> dict[str, bool]:
+    return {"database": True, "broker": True}
+
+
+async def _no_gauges() -> None:
+    return None
+
+
+@pytest.fixture
+async def client(pool: asyncpg.Pool) -> AsyncIterator[tuple[Client, Clock]]:
+    await seed_example_catalog(pool)
+    clock = Clock()  # 2026-03-01T12:00Z
+    auth = Authenticator("admin-test-token", functools.partial(find_api_key, pool))
+    app = init_app(
+        Deps(PostgresUnitOfWorkFactory(pool), auth, Metrics(), clock, _ready, _no_gauges, "link-secret", None)
+    )
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client, clock
+
+
+async def _key(client: Client, *roles: str) -> dict[str, str]:
+    response = await client.post("/v1/api-keys", json={"name": "-".join(roles), "roles": list(roles)}, headers=ADMIN)
+    assert response.status == 201
+    return {"Authorization": f"Bearer {(await response.json())['secret']}"}
+
+
+async def _subscription(client: Client, subscription_id: str, **changes: Any) -> None:
+    response = await client.put(f"/v1/subscriptions/{subscription_id}", json={**SUBSCRIPTION, **changes}, headers=ADMIN)
+    assert response.status == 201, await response.text()
+
+
+async def test_roles_are_checked_and_secrets_stored_hashed(client: tuple[Client, Clock], pool: asyncpg.Pool) -> None:
+    http, _ = client
+    viewer, backend = await _key(http, "viewer"), await _key(http, "backend")
+    put = functools.partial(http.put, "/v1/subscriptions/sub_1", json=SUBSCRIPTION)
+    assert (await put(headers=viewer)).status == 403
+    assert (await put(headers=backend)).status == 201
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}}
+    assert (await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=backend)).status == 403
+    report = "/v1/reports/summary?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"
+    assert (await http.get(report, headers=viewer)).status == 200
+    assert (await http.get(report, headers=backend)).status == 403
+    secret = viewer["Authorization"].removeprefix("Bearer ")
+    assert (
+        await pool.fetchval("select count(*) from api_keys where secret_hash::text like '%' || $1 || '%'", secret) == 0
+    )
+    key_id = await pool.fetchval("select id from api_keys where name = 'viewer'")
+    assert (await http.delete(f"/v1/api-keys/{key_id}", headers=ADMIN)).status == 204
+    assert (await http.get(report, headers=viewer)).status == 401
+
+
+async def test_preview_equals_the_order_and_a_retry_places_nothing_more(
+    client: tuple[Client, Clock], pool: asyncpg.Pool
+) -> None:
+    http, clock = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_1", quantity=8)
+    clock.advance(timedelta(days=14, hours=12))  # 2026-03-16T00:00Z: 15 of 30 days left
+    preview = await http.post(
+        "/v1/subscriptions/sub_1/change-preview", json={"price": "price_team_monthly"}, headers=operator
+    )
+    quoted = await preview.json()
+    # Team for 8 seats: 5 * 2,000 + 3 * 1,500 = 14,500 against Pro's 8 * 10,000 = 80,000: an upgrade by rank,
+    # same interval, so (14,500 - 80,000) / 2 is a credit and nothing is due now.
+    assert (quoted["direction"], quoted["amount_due_now"], quoted["credit"]) == ("upgrade", 0, 40_000)
+    order = {"to_price": "price_team_monthly", "payment": {"method": "current"}}
+    headers = {**operator, "Idempotency-Key": "ticket-1"}
+    placed = await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=headers)
+    assert placed.status == 201
+    first = await placed.json()
+    assert first["amount_due_now"] == round(quoted["amount_due_now"] * 0.9)  # the path's 10% off
+    again = await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=headers)
+    assert again.status == 200
+    assert (await again.json())["id"] == first["id"]
+    assert await outbox_types(pool, "sub_1") == ["upgrade_order.created"]
+    stored = await (await http.get("/v1/subscriptions/sub_1", headers=ADMIN)).json()
+    assert (stored["price"], stored["quantity"]) == ("price_team_monthly", 8)
+
+
+@pytest.mark.parametrize(
+    ("changes", "body", "code"),
+    [
+        ({"payment_method": {"type": "paypal"}}, {}, "payment_method_not_card"),
+        ({}, {"payment": {"method": "new", "card_token": "4242 4242 4242 4242"}}, "raw_card_data_refused"),
+        ({"price": "price_team_monthly"}, {"upgrade_path": None}, "no_upgrade_configured"),
+        ({}, {"promotion_code": "NOPE"}, "promotion_code_unknown"),
+    ],
+)
+async def test_order_refusals(
+    client: tuple[Client, Clock], changes: dict[str, Any], body: dict[str, Any], code: str
+) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_1", **changes)
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}, **body}
+    refused = await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=operator)
+    assert refused.status == 422
+    assert refused.content_type == "application/problem+json"
+    assert (await refused.json())["code"] == code
+
+
+async def test_upgrade_link_is_signed_single_use_and_expires(client: tuple[Client, Clock], pool: asyncpg.Pool) -> None:
+    http, clock = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_1")
+    await _subscription(http, "sub_2")
+    made = [
+        await (
+            await http.post("/v1/upgrade-paths/path_pro_to_team/links", json={"subscription": s}, headers=operator)
+        ).json()
+        for s in ("sub_1", "sub_2")
+    ]
+    token = made[0]["token"]
+    opened = await http.get(f"/v1/upgrade-links/{token}")
+    assert (await opened.json())["to_price"] == "price_team_monthly"
+    assert (await http.get(f"/v1/upgrade-links/{token[:-3]}abc")).status == 404
+    accepted = await http.post(f"/v1/upgrade-links/{token}/accept")
+    assert accepted.status == 201
+    assert (await http.post(f"/v1/upgrade-links/{token}/accept")).status == 409
+    assert await outbox_types(pool, "sub_1") == ["upgrade_order.created"]
+    clock.advance(timedelta(days=8))
+    assert (await http.get(f"/v1/upgrade-links/{made[1]['token']}")).status == 410
+
+
+async def test_product_switch_and_report(client: tuple[Client, Clock], pool: asyncpg.Pool) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_1")
+    switched = await http.post(
+        "/v1/subscriptions/sub_1/product-switch", json={"product": "prod_team"}, headers=operator
+    )
+    body = await switched.json()
+    assert (body["price"], body["trial_applied"], body["effective_at"]) == (
+        "price_team_monthly",
+        False,
+        "2026-03-31T00:00:00Z",
+    )
+    assert await outbox_types(pool, "sub_1") == ["subscription.product_switched"]
+    await _subscription(http, "sub_2", currency="jpy", price="price_pro_monthly_jpy")
+    refused = await http.post("/v1/subscriptions/sub_2/product-switch", json={"product": "prod_team"}, headers=operator)
+    assert (await refused.json())["code"] == "no_matching_price"
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}}
+    assert (await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=operator)).status == 201
+    report = await http.get("/v1/reports/summary?from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z", headers=ADMIN)
+    usd = (await report.json())["currencies"]["usd"]
+    assert usd["upgrades"]["count"] == 1
+    assert usd["first_purchases"] == {"count": 0, "amount": 0}
