@@ -28,9 +28,13 @@ DEFAULT_LIFETIME = timedelta(hours=24)
 
 
 async def register_session(
-    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None
+    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None, *, late_ok: bool = False
 ) -> domain.CheckoutSession:
-    """Registers a session, decides its upsell against the catalog as it is now, and announces it."""
+    """Registers a session, decides its upsell against the catalog as it is now, and announces it.
+
+    `late_ok`: an event consumed after its session's `expires_at` (a backlog, an outage) still registers
+    the session, already expired by time, so that its payment completes it and nothing paid is lost.
+    """
     await uow.lock_session(data.id)
     problems = Violations()
     prices = await _line_prices(uow, data, problems)
@@ -38,7 +42,7 @@ async def register_session(
     locale = data.locale or "en"
     if not is_known_locale(locale):
         problems.add("invalid_locale", f"unknown locale {locale!r}", "$.locale")
-    if data.expires_at is not None and data.expires_at <= now:
+    if data.expires_at is not None and data.expires_at <= now and not late_ok:
         problems.add("expires_at_past", "`expires_at` must be in the future", "$.expires_at")
     if problems:
         raise InvalidInput(problems.items, "the session cannot be registered")

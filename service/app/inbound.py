@@ -38,7 +38,7 @@ async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: d
         return "duplicate"
     if isinstance(event, SessionCreated):
         try:
-            await register(uow, event.data, now, secret_hash=None)
+            await register(uow, event.data, now, secret_hash=None, late_ok=True)
         except Conflict as exists:
             if exists.code != "session_exists":
                 raise
@@ -54,9 +54,11 @@ async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: d
     return "processed"
 
 
-async def register(uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None) -> CheckoutSession:
+async def register(
+    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None, *, late_ok: bool = False
+) -> CheckoutSession:
     """Registers a session, then applies the events that arrived for it before; returns it as it ends."""
-    session = await register_session(uow, data, now, secret_hash)
+    session = await register_session(uow, data, now, secret_hash, late_ok=late_ok)
     if not await replay_parked(uow, data.id, now):
         return session
     return await uow.sessions.get(data.id) or session

@@ -72,6 +72,20 @@ async def test_a_parked_event_refused_later_is_dead_lettered(service: Service, a
     assert dead.type == "checkout.session.payment_succeeded"
 
 
+async def test_a_session_consumed_after_its_expiry_still_completes_when_paid(service: Service, amqp_url: str) -> None:
+    # A backlog or an outage delays the `created` event past the session's `expires_at`; the payment
+    # behind it must still complete the session, not be parked forever behind a dead-lettered `created`.
+    late = {**created("cs_backlog"), "expires_at": "2020-01-01T00:00:00Z"}
+    async with peer(amqp_url) as broker:
+        await broker.send("checkout.session.created", late)
+        await broker.send("checkout.session.payment_succeeded", {"session": "cs_backlog", "payment": "pi_1"})
+        tag = await service.declared.queue.consume(service.consumer.on_message)
+        first, second = await broker.next_event(), await broker.next_event()
+        await service.declared.queue.cancel(tag)
+    assert (first.type, second.type) == ("checkout.session.upsell_evaluated", "checkout.session.completed")
+    assert await service.pool.fetchval("select status from checkout_sessions where id = 'cs_backlog'") == "complete"
+
+
 async def test_concurrent_toggles_publish_each_change_once_in_version_order(pool: asyncpg.Pool) -> None:
     await seed_example_catalog(pool)
     choices = [random.Random(7).random() < 0.5 for _ in range(60)]

@@ -100,7 +100,7 @@ class PromotionCodeTable(DocumentTable[PromotionCode]):
         """Counts one redemption atomically; False when it went past `max_redemptions`."""
         row = await self._conn.fetchrow(
             "update promotion_codes set times_redeemed = times_redeemed + 1 where id = $1"
-            " returning times_redeemed, (body->>'max_redemptions')::int as max_redemptions",
+            " returning times_redeemed, (body->>'max_redemptions')::bigint as max_redemptions",
             code,
         )
         return row is None or row["max_redemptions"] is None or row["times_redeemed"] <= row["max_redemptions"]
