@@ -53,8 +53,9 @@ async def holding(uow: UnitOfWork, subscription: Subscription) -> tuple[Product,
     return product, price
 
 
-async def redeemable_coupon(uow: UnitOfWork, code: str | None, now: datetime) -> Coupon | None:
-    """The coupon of a promotion code that may be used now; each refusal has its own code."""
+async def redeemable_coupon(uow: UnitOfWork, code: str | None, currency: str, now: datetime) -> Coupon | None:
+    """The coupon of a promotion code that may be used now on a charge in `currency`; each refusal has its
+    own code, as at checkout."""
     if code is None:
         return None
     promo = await uow.promotion_codes.get(code)
@@ -62,14 +63,11 @@ async def redeemable_coupon(uow: UnitOfWork, code: str | None, now: datetime) ->
     coupon = None if promo is None else await uow.coupons.get(promo.coupon)
     if refusal is None and (coupon is None or not coupon.active):
         refusal = "promotion_code_inactive"
+    if refusal is None and coupon is not None and coupon.amount_off is not None and coupon.currency != currency:
+        refusal = "coupon_currency_mismatch"
     if refusal is not None or coupon is None:
-        raise InvalidInput(
-            [
-                Violation(
-                    refusal or "promotion_code_unknown", f"promotion code {code!r} cannot be used", "promotion_code"
-                )
-            ]
-        )
+        reason = refusal or "promotion_code_unknown"
+        raise InvalidInput([Violation(reason, f"promotion code {code!r} cannot be used", "promotion_code")])
     return coupon
 
 
@@ -150,7 +148,7 @@ async def change_preview(
         problems.add("currency_mismatch", f"price {price_id!r} is in {target_price.currency}", "price")
     if problems:
         raise InvalidInput(problems.items)
-    coupon = await redeemable_coupon(uow, code, at)
+    coupon = await redeemable_coupon(uow, code, subscription.currency, at)
     return option(
         subscription, current, (target_product, target_price), quantity or subscription.quantity, at, coupon=coupon
     )

@@ -101,7 +101,7 @@ async def place_order(
     current = await holding(uow, subscription)
     path = await _path_for(uow, current[1], request)
     target = await _destination(uow, subscription, path)
-    coupon = await redeemable_coupon(uow, request.promotion_code, now)
+    coupon = await redeemable_coupon(uow, request.promotion_code, subscription.currency, now)
     quantity = request.quantity or subscription.quantity
     charge = price_change(
         (*current, subscription.quantity), (*target, quantity), subscription.period, now, path, coupon
@@ -122,8 +122,10 @@ async def place_order(
         promotion_code=request.promotion_code,
     )
     await uow.upgrade_orders.add(order, idempotency_key)
-    if request.promotion_code is not None:
-        await uow.promotion_codes.redeem(request.promotion_code)
+    # The limit was read before; the count is taken atomically here, and an order that lost the race
+    # for the last redemption is refused and rolled back with everything it wrote.
+    if request.promotion_code is not None and not await uow.promotion_codes.redeem(request.promotion_code):
+        raise _refuse("promotion_code_exhausted", f"promotion code {request.promotion_code!r} is used up")
     restarted = charge.quote.next_billing_date != subscription.current_period_end
     await uow.subscriptions.put(
         subscription_id,

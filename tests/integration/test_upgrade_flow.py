@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -180,3 +181,25 @@ async def test_product_switch_and_report(client: tuple[Client, Clock], pool: asy
     usd = (await report.json())["currencies"]["usd"]
     assert usd["upgrades"]["count"] == 1
     assert usd["first_purchases"] == {"count": 0, "amount": 0}
+
+
+async def test_a_promotion_code_is_never_redeemed_past_its_limit_by_concurrent_orders(
+    client: tuple[Client, Clock], pool: asyncpg.Pool
+) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    code = {"coupon": "coupon_half_4_months", "max_redemptions": 1}
+    assert (await http.put("/v1/promotion-codes/ONCE", json=code, headers=ADMIN)).status == 201
+    subscriptions = [f"sub_{i}" for i in range(6)]
+    for subscription in subscriptions:
+        await _subscription(http, subscription)
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}, "promotion_code": "ONCE"}
+    answers = await asyncio.gather(
+        *(http.post(f"/v1/subscriptions/{s}/upgrade-orders", json=order, headers=operator) for s in subscriptions)
+    )
+    statuses = sorted(a.status for a in answers)
+    assert statuses == [201] + [422] * 5
+    refused = [await a.json() for a in answers if a.status == 422]
+    assert {r["code"] for r in refused} == {"promotion_code_exhausted"}
+    assert await pool.fetchval("select times_redeemed from promotion_codes where id = 'ONCE'") == 1
+    assert await pool.fetchval("select count(*) from upgrade_orders") == 1
