@@ -5,7 +5,7 @@ Inbound on exchange `checkout`; outbound on exchange `upsell` with the routing k
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
@@ -38,7 +38,8 @@ class PaymentSucceeded(Struct):
 class _Envelope(Struct, tag_field="type", kw_only=True):
     id: EventId
     """Unique per event; an event re-sent after a failure keeps its id."""
-    version: int = 1
+    version: Literal[1] = 1
+    """The envelope's version; a breaking change is a new version, which this service does not take."""
     created: Instant | None = None
 
 

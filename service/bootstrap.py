@@ -107,6 +107,14 @@ class Service:
         assert row is not None
         self.metrics.outbox_backlog.set(row["backlog"])
         self.metrics.outbox_oldest_age.set(float(row["age"]))
+        # Events parked for a session that never came (its `created` was dead-lettered, say) show here.
+        parked = await self.pool.fetchrow(
+            "select count(*) as waiting, coalesce(extract(epoch from now() - min(received_at)), 0) as age"
+            " from parked_events"
+        )
+        assert parked is not None
+        self.metrics.parked_events.set(parked["waiting"])
+        self.metrics.parked_oldest_age.set(float(parked["age"]))
         if self.ops_channel.is_closed:
             self.ops_channel = await self.connection.channel(publisher_confirms=False)
         for name in (self.topology.queue, self.topology.dead_letter_queue):

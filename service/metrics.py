@@ -29,6 +29,12 @@ class Metrics:
         self.outbox_oldest_age = Gauge(
             "upsell_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event", registry=r
         )
+        self.parked_events = Gauge(
+            "upsell_parked_events", "Events waiting for the session they name to be registered", registry=r
+        )
+        self.parked_oldest_age = Gauge(
+            "upsell_parked_oldest_age_seconds", "Age of the oldest event waiting for its session", registry=r
+        )
         self.queue_messages = Gauge("upsell_queue_messages", "Messages ready in a queue", ["queue"], registry=r)
         self.queue_consumers = Gauge("upsell_queue_consumers", "Consumers of a queue", ["queue"], registry=r)
         self.http_requests = Counter(

@@ -158,10 +158,15 @@ class Invoice:
         return self.subtotal - self.discount
 
 
+def _metered(price: Price) -> bool:
+    return price.recurring is not None and price.recurring.usage_type == "metered"
+
+
 def invoice(session: CheckoutSession) -> Invoice:
     """Amounts of each current line item, with the discounts applied in order to what is left."""
     items = session.current_line_items()
-    subtotals = [pricing.amount(item.price, item.quantity) for item in items]
+    # Metered usage is billed in arrears, from what was used: nothing of it is due on the first invoice.
+    subtotals = [0 if _metered(item.price) else pricing.amount(item.price, item.quantity) for item in items]
     discounts = [0] * len(items)
     taken = []
     for applied in session.discounts:

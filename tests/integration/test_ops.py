@@ -33,6 +33,10 @@ async def test_gauges_show_outbox_backlog_and_queue_depth(idle: Service, amqp_ur
                 " values ($1, 'test.event', 's', '{}', now() - interval '30 seconds')",
                 f"e-{index}",
             )
+        await conn.execute(
+            "insert into parked_events (event_id, session_id, body, received_at)"
+            " values ('p-1', 'cs_never', '{}', now() - interval '60 seconds')"
+        )
     async with peer(amqp_url) as broker:
         for index in range(4):
             await broker.send("checkout.session.expired", {"session": f"cs_{index}"})
@@ -44,6 +48,8 @@ async def test_gauges_show_outbox_backlog_and_queue_depth(idle: Service, amqp_ur
         assert await eventually(queued)
     assert idle.metrics.outbox_backlog._value.get() == 3
     assert idle.metrics.outbox_oldest_age._value.get() >= 30
+    assert idle.metrics.parked_events._value.get() == 1
+    assert idle.metrics.parked_oldest_age._value.get() >= 60
     assert idle.metrics.queue_messages.labels("upsell.checkout")._value.get() == 4
     assert idle.metrics.queue_consumers.labels("upsell.checkout")._value.get() == 0
     assert idle.metrics.queue_messages.labels("upsell.checkout.dead-letter")._value.get() == 0

@@ -43,3 +43,10 @@ def test_consumed_events_accept_unknown_fields() -> None:
     body = b'{"id": "e", "type": "checkout.session.expired", "data": {"session": "s", "later": 1}, "new": true}'
     event = msgspec.json.decode(body, type=events.InboundEvent)
     assert isinstance(event, events.SessionExpired)
+
+
+def test_an_envelope_of_another_version_is_refused() -> None:
+    body = b'{"id": "e1", "type": "checkout.session.expired", "version": 2, "data": {"session": "cs_1"}}'
+    with pytest.raises(msgspec.ValidationError, match="version"):
+        msgspec.json.decode(body, type=events.InboundEvent)
+    assert msgspec.json.decode(body.replace(b'"version": 2', b'"version": 1'), type=events.InboundEvent).id == "e1"

@@ -233,3 +233,11 @@ def test_status_at() -> None:
     assert session.status_at(NOW) == "open"
     assert session.status_at(EXPIRES) == "expired"
     assert complete(session, NOW, None).status_at(EXPIRES) == "complete"
+
+
+def test_metered_usage_is_not_due_on_the_first_invoice() -> None:
+    usage = Price("price_calls", "prod_api", "usd", unit_amount=25, recurring=Recurring("month", usage_type="metered"))
+    session = replace(make_session(coupons=()), line_items=(LineItem(usage, 3), LineItem(SETUP_FEE, 1)))
+    bill = invoice(session)
+    assert [line.subtotal for line in bill.lines] == [0, 5000]
+    assert bill.total == 5000

@@ -26,6 +26,10 @@ class Topology:
             "x-queue-type": "quorum",
             "x-dead-letter-exchange": self.dead_letter_exchange,
             "x-delivery-limit": DELIVERY_LIMIT,
+            # The broker's own dead-lettering (past the delivery limit) keeps the message until the
+            # dead-letter queue confirms it; the default, at-most-once, may drop it.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
         }
 
 
