@@ -162,3 +162,12 @@ async def test_migrate_creates_the_database_and_applies_once(database_url: str, 
     recorded = [r["version"] for r in await pool.fetch("select version from schema_migrations order by version")]
     assert recorded == versions
     assert await migrate(database_url) == []
+
+
+@pytest.mark.parametrize("path", ["/v1/products/a%20b", "/v1/subscriptions/sub%00x", "/v1/upgrade-paths/%C3%A9"])
+async def test_a_key_in_the_path_is_held_to_the_id_pattern(pool: asyncpg.Pool, path: str) -> None:
+    async with http_client(pool, Clock()) as client:
+        response = await client.put(path, json={"name": "Pro"}, headers=ADMIN)
+        assert response.status == 422
+        assert (await response.json())["code"] == "invalid_path"
+    assert await pool.fetchval("select count(*) from products") == 0

@@ -16,7 +16,7 @@ from service.app.ports import Documents, UnitOfWork
 from service.domain import catalog as d
 from service.domain.subscriptions import UpgradePath
 from service.entrypoints.http.app import deps, json_response
-from service.entrypoints.http.problems import ProblemError, decode_body
+from service.entrypoints.http.problems import ProblemError, decode_body, path_key
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
@@ -32,7 +32,7 @@ async def _put(
 ) -> web.Response:
     dep = deps(request)
     await dep.auth.require(request, "admin")
-    key = request.match_info["id"]
+    key = path_key(request)
     body = decode_body(await request.read(), body_kind)
     given = getattr(body, key_field)
     if given is not None and given != key:

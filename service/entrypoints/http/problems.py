@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from contracts.catalog import Id
 from contracts.problems import FieldError, Problem
 from service.domain.catalog import Violation
 
@@ -82,3 +83,18 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         raise ProblemError(422, "invalid_body", "the body does not match the schema", errors) from None
     except msgspec.DecodeError as malformed:
         raise ProblemError(400, "malformed_json", f"the body is not valid JSON: {malformed}") from None
+
+
+def path_key(request: web.Request, name: str = "id") -> str:
+    """A key from the path, held to the same pattern as ids in bodies (422 otherwise), so that nothing is
+    stored under a key that no body could refer to."""
+    key = request.match_info[name]
+    try:
+        return msgspec.convert(key, Id)
+    except msgspec.ValidationError as invalid:
+        raise ProblemError(
+            422,
+            "invalid_path",
+            f"the {name} in the path is not a valid id",
+            [FieldError(name, "invalid_id", str(invalid))],
+        ) from None

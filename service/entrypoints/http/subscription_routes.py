@@ -17,7 +17,7 @@ from service.app.reports import summary
 from service.domain.subscriptions import Subscription
 from service.entrypoints.http.app import Deps, deps, json_response
 from service.entrypoints.http.auth import new_api_key_secret
-from service.entrypoints.http.problems import ProblemError, decode_body
+from service.entrypoints.http.problems import ProblemError, decode_body, path_key
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -72,7 +72,7 @@ async def revoke_api_key(request: web.Request) -> web.Response:
 async def put_subscription(request: web.Request) -> web.Response:
     d = deps(request)
     await d.auth.require(request, "backend")
-    key = request.match_info["id"]
+    key = path_key(request)
     body = decode_body(await request.read(), s.Subscription)
     if body.id is not None and body.id != key:
         raise ProblemError(422, "key_mismatch", f"`id` in the body is {body.id!r}, the path says {key!r}")
