@@ -85,7 +85,15 @@ def option(
         return ChangeOption(
             target[1].id, target[0].id, None, None, 0, 0, 0, subscription.current_period_end, True, NO_CHANGE, quantity
         )
-    charge = price_change((*current, subscription.quantity), (*target, quantity), subscription.period, at, path, coupon)
+    charge = price_change(
+        (*current, subscription.quantity),
+        (*target, quantity),
+        subscription.period,
+        at,
+        path,
+        coupon,
+        paid=subscription.paid,
+    )
     q = charge.quote
     return ChangeOption(
         price=target[1].id,
@@ -121,6 +129,15 @@ async def change_options(uow: UnitOfWork, subscription_id: str, at: datetime) ->
     return ChangeOptions(subscription_id, options, addons)
 
 
+async def best_path(uow: UnitOfWork, current: Price, to_price: str | None) -> UpgradePath | None:
+    """The active upgrade path from `current` (to `to_price` when given) that an order would follow: one
+    for this very price wins over one for its whole product."""
+    paths = [p for p in await uow.upgrade_paths.all() if p.active and p.starts_from(current)]
+    if to_price is not None:
+        paths = [p for p in paths if p.to_price == to_price]
+    return min(paths, key=lambda p: (p.from_price is None, p.id)) if paths else None
+
+
 async def _group(uow: UnitOfWork, group: str, currency: str) -> list[tuple[Product, list[Price]]]:
     members = await uow.products.in_group(group)
     found = []
@@ -149,9 +166,10 @@ async def change_preview(
     if problems:
         raise InvalidInput(problems.items)
     coupon = await redeemable_coupon(uow, code, subscription.currency, at)
-    return option(
-        subscription, current, (target_product, target_price), quantity or subscription.quantity, at, coupon=coupon
-    )
+    # Priced as an order at `at` would charge it: by the upgrade path to this price when there is one.
+    path = await best_path(uow, current[1], price_id)
+    target = (target_product, target_price)
+    return option(subscription, current, target, quantity or subscription.quantity, at, path, coupon)
 
 
 async def switch_product(uow: UnitOfWork, subscription_id: str, product_id: str, now: datetime) -> ProductSwitched:

@@ -21,12 +21,21 @@ from contracts.subscriptions import UpgradeOrder as UpgradeOrderBody
 from service.app.errors import Conflict, Gone, InvalidInput, NotFound
 from service.app.mapping import to_contract
 from service.app.ports import UnitOfWork
-from service.app.subscriptions import get_subscription, holding, option, redeemable_coupon
+from service.app.subscriptions import best_path, get_subscription, holding, option, redeemable_coupon
 from service.domain.catalog import Price, Product, Violation
-from service.domain.subscriptions import Subscription, UpgradeLinkRecord, UpgradeOrder, UpgradePath, price_change
+from service.domain.proration import same_interval
+from service.domain.subscriptions import (
+    CHANGEABLE,
+    Subscription,
+    UpgradeLinkRecord,
+    UpgradeOrder,
+    UpgradePath,
+    price_change,
+)
 
 _encoder = msgspec.json.Encoder()
-_CARD_NUMBER = re.compile(r"[\d \-]{12,23}")
+_CARD_NUMBER = re.compile(r"\d{12,19}")
+_LINK_ID = re.compile(r"ul_[0-9a-f]{24}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,7 @@ def _refuse(code: str, detail: str, field: str | None = None) -> InvalidInput:
 
 def looks_like_card_number(token: str) -> bool:
     """A primary account number (12 to 19 digits, maybe grouped) where a provider's token belongs."""
-    return bool(_CARD_NUMBER.fullmatch(token)) and 12 <= sum(c.isdigit() for c in token) <= 19
+    return bool(_CARD_NUMBER.fullmatch(token.replace(" ", "").replace("-", "")))
 
 
 async def _path_for(uow: UnitOfWork, current: Price, request: OrderRequest) -> UpgradePath:
@@ -57,13 +66,10 @@ async def _path_for(uow: UnitOfWork, current: Price, request: OrderRequest) -> U
         if request.to_price is not None and request.to_price != path.to_price:
             raise _refuse("to_price_mismatch", f"upgrade path {path.id!r} leads to {path.to_price!r}", "to_price")
         return path
-    paths = [p for p in await uow.upgrade_paths.all() if p.active and p.starts_from(current)]
-    if request.to_price is not None:
-        paths = [p for p in paths if p.to_price == request.to_price]
-    if not paths:
+    path = await best_path(uow, current, request.to_price)
+    if path is None:
         raise _refuse("no_upgrade_configured", f"no upgrade is configured from price {current.id!r}")
-    # A path for this very price wins over one for its whole product.
-    return min(paths, key=lambda p: (p.from_price is None, p.id))
+    return path
 
 
 async def _destination(uow: UnitOfWork, subscription: Subscription, path: UpgradePath) -> tuple[Product, Price]:
@@ -94,6 +100,8 @@ async def place_order(
             raise Conflict("this Idempotency-Key was used for another subscription", "idempotency_key_reused")
         return placed, False
     subscription = await get_subscription(uow, subscription_id)
+    if subscription.status not in CHANGEABLE:
+        raise _refuse("subscription_not_active", f"a {subscription.status} subscription cannot be upgraded")
     if subscription.payment_method.type != "card":
         raise _refuse("payment_method_not_card", "upgrades on behalf need a subscription paid by card")
     if request.payment == "new" and looks_like_card_number(request.card_token or ""):
@@ -103,8 +111,16 @@ async def place_order(
     target = await _destination(uow, subscription, path)
     coupon = await redeemable_coupon(uow, request.promotion_code, subscription.currency, now)
     quantity = request.quantity or subscription.quantity
+    if (target[1].id, quantity) == (current[1].id, subscription.quantity):
+        raise _refuse("no_change", "the subscription has this price and quantity already")
     charge = price_change(
-        (*current, subscription.quantity), (*target, quantity), subscription.period, now, path, coupon
+        (*current, subscription.quantity),
+        (*target, quantity),
+        subscription.period,
+        now,
+        path,
+        coupon,
+        paid=subscription.paid,
     )
     order = UpgradeOrder(
         id=f"uo_{uuid.uuid4().hex}",
@@ -121,12 +137,16 @@ async def place_order(
         upgrade_path=path.id,
         promotion_code=request.promotion_code,
     )
-    await uow.upgrade_orders.add(order, idempotency_key)
+    if not await uow.upgrade_orders.add(order, idempotency_key):
+        # The same key, at the same moment, for another subscription: this transaction rolls back.
+        raise Conflict("this Idempotency-Key was used for another order", "idempotency_key_reused")
     # The limit was read before; the count is taken atomically here, and an order that lost the race
     # for the last redemption is refused and rolled back with everything it wrote.
     if request.promotion_code is not None and not await uow.promotion_codes.redeem(request.promotion_code):
         raise _refuse("promotion_code_exhausted", f"promotion code {request.promotion_code!r} is used up")
-    restarted = charge.quote.next_billing_date != subscription.current_period_end
+    assert current[1].recurring is not None
+    assert target[1].recurring is not None
+    restarted = not same_interval(current[1].recurring, target[1].recurring)
     await uow.subscriptions.put(
         subscription_id,
         dataclasses.replace(
@@ -172,8 +192,9 @@ async def create_link(
 
 async def _link(uow: UnitOfWork, token: str, secret: str, now: datetime, *, for_update: bool) -> UpgradeLinkRecord:
     link_id, _, signature = token.partition(".")
-    link = await uow.upgrade_links.get(link_id, for_update=for_update) if signature else None
-    if link is None or not hmac.compare_digest(signature, _signature(secret, link)):
+    known = _LINK_ID.fullmatch(link_id) and signature.isascii()
+    link = await uow.upgrade_links.get(link_id, for_update=for_update) if known else None
+    if link is None or not hmac.compare_digest(signature.encode(), _signature(secret, link).encode()):
         raise NotFound("upgrade_link", link_id)
     if link.used_at is not None:
         raise Conflict("this upgrade link was used already", "upgrade_link_used")

@@ -98,6 +98,8 @@ def quote(
     period: Period,
     at: datetime,
     way: Direction | None = None,
+    *,
+    paid: bool = True,
 ) -> Quote:
     """Prices a change at `at`: upgrades now with proration, downgrades at the period end.
 
@@ -116,9 +118,10 @@ def quote(
     assert current[1].recurring is not None
     assert target[1].recurring is not None
     share = Fraction(period.remaining(at), period.seconds())
-    credit = min(round_half_up(old * share), old)
+    # A period that was not paid for (a trial) leaves nothing to credit.
+    credit = min(round_half_up(old * share), old) if paid else 0
     if same_interval(current[1].recurring, target[1].recurring):
-        difference = round_half_up((new - old) * share)
+        difference = round_half_up((new - (old if paid else 0)) * share)
         due = max(difference, 0)
         leftover = max(-difference, 0)
         return Quote(way, "immediately", due, credit, max(new - leftover, 0), period.end)

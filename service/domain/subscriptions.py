@@ -38,6 +38,15 @@ class Subscription:
     def period(self) -> Period:
         return Period(self.current_period_start, self.current_period_end)
 
+    @property
+    def paid(self) -> bool:
+        """Whether the current period was paid for (a trial was not, so it leaves no credit)."""
+        return self.status != "trialing"
+
+
+CHANGEABLE = frozenset({"active", "trialing"})
+"""Statuses in which a subscription may be upgraded; a canceled or unpaid one may not."""
+
 
 def subscription_violations(subscription: Subscription) -> Violations:
     problems = Violations()
@@ -74,8 +83,12 @@ def upgrade_path_violations(path: UpgradePath) -> Violations:
     if (path.from_product is None) == (path.from_price is None):
         problems.add("from_required", "give exactly one of `from_product` and `from_price`", "from_product")
     percent = path.pricing.percent
-    if path.pricing.type == "percent_off" and (percent is None or not (percent.is_finite() and 0 < percent <= 100)):
-        problems.add("invalid_percent", "`percent` must be above 0 and at most 100", "pricing.percent")
+    if path.pricing.type == "percent_off" and not (
+        percent is not None and percent.is_finite() and 0 < percent <= 100 and percent == round(percent, 2)
+    ):
+        problems.add(
+            "invalid_percent", "`percent` must be above 0, at most 100, two decimals at most", "pricing.percent"
+        )
     return problems
 
 
@@ -114,12 +127,14 @@ def price_change(
     at: datetime,
     path: UpgradePath | None = None,
     coupon: Coupon | None = None,
+    *,
+    paid: bool = True,
 ) -> Charge:
     """The one computation behind every preview and every order, so that they always agree.
 
     With an upgrade path the change is an upgrade, charged now by the path's rule.
     """
-    q = quote(current, target, period, at, "upgrade" if path is not None else None)
+    q = quote(current, target, period, at, "upgrade" if path is not None else None, paid=paid)
     due = q.amount_due_now if path is None else path_amount(path, q.amount_due_now)
     discount = 0 if coupon is None else coupon_discount(coupon, target[0].id, due)
     return Charge(q, due - discount, discount)

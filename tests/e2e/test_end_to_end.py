@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,78 +15,26 @@ import pytest
 
 from contracts.events import OutboundEvent
 from tests.broker import peer
+from tests.process import Server, apply_example_catalog, service_env, start, wait_ready
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-UPSELL = str(Path(sys.executable).parent / "upsell")
 TOKEN = "e2e-admin-token-5f1c"
 decode_outbound = msgspec.json.Decoder(OutboundEvent).decode
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    @property
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    def stop(self, timeout: float = 10.0) -> float:
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout)
-        return time.monotonic() - started
-
-
 @pytest.fixture
 async def server(database_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Server]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "UPSELL_DATABASE_URL": database_url,
-        "UPSELL_AMQP_URL": amqp_url,
-        "UPSELL_HTTP_PORT": str(port),
-        "UPSELL_ADMIN_TOKEN": TOKEN,
-    }
-    subprocess.run([UPSELL, "catalog", "apply", str(ROOT / "deploy/catalog.example.yaml")], env=env, check=True)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([UPSELL, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = Server(process, f"http://127.0.0.1:{port}", log)
+    env = service_env(database_url, amqp_url, TOKEN)
+    apply_example_catalog(env)
+    running = start(env, tmp_path / "serve.log")
     try:
-        await _wait_ready(running)
+        await wait_ready(running)
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        running.kill()
         # Shown by pytest only when the test fails: what the service said about it.
-        print("".join(log.read_text().splitlines(keepends=True)[-80:]))
-
-
-async def _wait_ready(server: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"upsell serve exited: {server.log.read_text()}")
-            try:
-                async with http.get(f"{server.base}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError("upsell serve did not become ready")
+        print("".join(running.log.read_text().splitlines(keepends=True)[-80:]))
 
 
 SESSION: dict[str, Any] = {

@@ -75,18 +75,18 @@ async def _check(url: str, case: tuple[Subscription, str, int, UpgradePricing, s
         async with new_uow() as uow:
             placed = await upgrades.accept_link(uow, token, SECRET, upgrades.OrderRequest("current"), at)
         assert (placed.amount_due_now, placed.discount) == (shown.amount_due_now, shown.discount)
-        # A change preview with a quantity and a code, then the order for it at the same instant.
+        # A change preview with a quantity and a code, then the order for that price at the same instant
+        # (both follow the same upgrade path, whichever of the paths to that price an order would take).
         async with new_uow() as uow:
             preview = await subscriptions.change_preview(uow, twin, target, quantity, code, at)
-        request = upgrades.OrderRequest("current", upgrade_path=path.id, quantity=quantity, promotion_code=code)
+        request = upgrades.OrderRequest("current", to_price=target, quantity=quantity, promotion_code=code)
         async with new_uow() as uow:
             order, _ = await upgrades.place_order(uow, twin, request, "property", None, at)
         async with new_uow() as uow:
             after = await subscriptions.get_subscription(uow, twin)
         assert (after.price, after.quantity) == (target, quantity)
-        if pricing.type == "prorate" and preview.effective == "immediately":
-            assert (order.amount_due_now, order.discount) == (preview.amount_due_now, preview.discount)
-            assert after.current_period_end == preview.next_billing_date
+        assert (order.amount_due_now, order.discount) == (preview.amount_due_now, preview.discount)
+        assert after.current_period_end == preview.next_billing_date
     finally:
         await pool.close()
 

@@ -220,7 +220,7 @@ async def test_api_keys_roles_revocation_and_hashing(pool: asyncpg.Pool) -> None
             "forbidden"
         )
         assert (await client.put("/v1/subscriptions/sub_k", json=body, headers=backend)).status == 201
-        assert (await client.get("/v1/subscriptions/sub_k", headers=operator)).status == 200
+        assert (await client.get("/v1/subscriptions/sub_k", headers=operator)).status == 403  # SPEC 6: backend only
         assert await problem(await client.get("/v1/subscriptions/sub_k", headers=viewer), 403) == "forbidden"
 
         assert await problem(await order(client, "sub_k", CURRENT, backend), 403) == "forbidden"

@@ -203,3 +203,68 @@ async def test_a_promotion_code_is_never_redeemed_past_its_limit_by_concurrent_o
     assert {r["code"] for r in refused} == {"promotion_code_exhausted"}
     assert await pool.fetchval("select times_redeemed from promotion_codes where id = 'ONCE'") == 1
     assert await pool.fetchval("select count(*) from upgrade_orders") == 1
+
+
+async def test_an_interval_change_restarts_the_period_even_when_the_dates_meet(client: tuple[Client, Clock]) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    # Yearly, ending exactly one month after now: moving to monthly restarts the cycle now.
+    yearly = {"price": "price_pro_yearly", "current_period_start": "2025-04-01T12:00:00Z"}
+    await _subscription(http, "sub_1", **yearly, current_period_end="2026-04-01T12:00:00Z")
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}}
+    assert (await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=operator)).status == 201
+    stored = await (await http.get("/v1/subscriptions/sub_1", headers=ADMIN)).json()
+    assert (stored["current_period_start"], stored["current_period_end"]) == (
+        "2026-03-01T12:00:00Z",
+        "2026-04-01T12:00:00Z",
+    )
+
+
+async def test_a_trial_leaves_no_credit_and_closed_subscriptions_are_not_upgraded(client: tuple[Client, Clock]) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_trial", status="trialing")
+    await _subscription(http, "sub_gone", status="canceled")
+    preview = await http.post(
+        "/v1/subscriptions/sub_trial/change-preview", json={"price": "price_team_yearly"}, headers=operator
+    )
+    assert (await preview.json())["credit"] == 0
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}}
+    refused = await http.post("/v1/subscriptions/sub_gone/upgrade-orders", json=order, headers=operator)
+    assert (refused.status, (await refused.json())["code"]) == (422, "subscription_not_active")
+
+
+async def test_odd_input_is_a_4xx_never_a_5xx(client: tuple[Client, Clock]) -> None:
+    http, _ = client
+    operator = await _key(http, "operator")
+    await _subscription(http, "sub_1")
+    order = {"upgrade_path": "path_pro_to_team", "payment": {"method": "current"}}
+    answers = [
+        await http.get("/v1/subscriptions/sub_1/change-options?at=9999-12-20T00:00:00Z", headers=operator),
+        await http.get("/v1/reports/summary?from=0001-01-01T00:00:00%2B01:00&to=2026-01-01T00:00:00Z", headers=ADMIN),
+        await http.get("/v1/upgrade-links/ul_0123456789abcdef01234567.%C3%A9"),
+        await http.get("/v1/subscriptions/sub%00x", headers=ADMIN),
+        await http.post(
+            "/v1/subscriptions/sub_1/upgrade-orders", json=order, headers={**operator, "Idempotency-Key": "k" * 300}
+        ),
+        await http.post(
+            "/v1/subscriptions/sub_1/upgrade-orders",
+            json={**order, "payment": {"method": "new", "card_token": "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2"}},
+            headers=operator,
+        ),
+        await http.post(
+            "/v1/subscriptions/sub_1/upgrade-orders",
+            json={**order, "to_price": "price_team_monthly", "upgrade_path": None, "quantity": 1_000_000},
+            headers=operator,
+        ),
+    ]
+    assert [a.status for a in answers] == [422, 422, 404, 422, 422, 422, 201]
+    assert (await answers[5].json())["code"] == "raw_card_data_refused"
+    # A path whose destination is the price the subscription has: ordering it changes nothing.
+    same = {"name": "Pro again", "from_product": "prod_pro", "to_price": "price_pro_monthly"}
+    assert (await http.put("/v1/upgrade-paths/path_same", json=same, headers=ADMIN)).status == 201
+    await _subscription(http, "sub_2")
+    again = await http.post(
+        "/v1/subscriptions/sub_2/upgrade-orders", json={**order, "upgrade_path": "path_same"}, headers=operator
+    )
+    assert (again.status, (await again.json())["code"]) == (422, "no_change")

@@ -4,6 +4,7 @@ and the summary report."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -114,7 +115,9 @@ class ReportQueries:
 
     async def summary(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Per currency: first purchases, upgrades, and upsells offered, accepted, and what they added."""
-        return [dict(row) for row in await self._conn.fetch(_SUMMARY, start, end)]
+        rows = await self._conn.fetch(_SUMMARY, start, end)
+        # Sums of `numeric` amounts come back as Decimals of whole minor units.
+        return [{k: int(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
 
 
 # First purchases are checkout sessions completed in the range, with their first invoice's total. Upsells
@@ -125,18 +128,18 @@ _SUMMARY = """
 with sessions as (
     select state->>'currency' as currency,
            count(*) filter (where completed_at >= $1 and completed_at < $2) as purchases,
-           coalesce(sum(amount_total) filter (where completed_at >= $1 and completed_at < $2), 0)::bigint
+           coalesce(sum(amount_total) filter (where completed_at >= $1 and completed_at < $2), 0)
                as purchase_amount,
            count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2)
                as offered,
            count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2
                             and (state->'upsell'->>'selected')::boolean and upsell_amount is not null) as accepted,
-           coalesce(sum(upsell_amount) filter (where created_at >= $1 and created_at < $2), 0)::bigint as upsell_amount
+           coalesce(sum(upsell_amount) filter (where created_at >= $1 and created_at < $2), 0) as upsell_amount
       from checkout_sessions
      where (created_at >= $1 and created_at < $2) or (completed_at >= $1 and completed_at < $2)
      group by 1
 ), orders as (
-    select currency, count(*) as upgrades, coalesce(sum(amount_due_now), 0)::bigint as upgrade_amount
+    select currency, count(*) as upgrades, coalesce(sum(amount_due_now), 0) as upgrade_amount
       from upgrade_orders where created_at >= $1 and created_at < $2 group by currency
 )
 select coalesce(s.currency, o.currency) as currency,

@@ -4,7 +4,7 @@ upgrade orders on behalf, upgrade links and the summary report (SPEC sections 5 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -21,6 +21,9 @@ from service.entrypoints.http.problems import ProblemError, decode_body, path_ke
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_KEY = "Idempotency-Key"
+# Instants a billing question can be about; outside them calendar arithmetic would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _instant(request: web.Request, name: str, default: datetime | None = None) -> datetime:
@@ -36,6 +39,8 @@ def _instant(request: web.Request, name: str, default: datetime | None = None) -
         value = None
     if value is None or value.tzinfo is None:
         raise ProblemError(422, "invalid_query", f"`{name}` must be an RFC 3339 instant with a time zone")
+    if not EARLIEST <= value <= LATEST:
+        raise ProblemError(422, "invalid_query", f"`{name}` must lie between the years 1970 and 9000")
     return value
 
 
@@ -63,7 +68,7 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     d = deps(request)
     await d.auth.require(request, "admin")
     async with d.new_uow() as uow:
-        if not await uow.api_keys.revoke(request.match_info["id"]):
+        if not await uow.api_keys.revoke(path_key(request)):
             raise ProblemError(404, "api_key_not_found", "no live API key has this id")
     return web.Response(status=204)
 
@@ -85,9 +90,9 @@ async def put_subscription(request: web.Request) -> web.Response:
 @routes.get("/v1/subscriptions/{id}")
 async def get_subscription(request: web.Request) -> web.Response:
     d = deps(request)
-    await d.auth.require(request, "backend", "operator")
+    await d.auth.require(request, "backend")
     async with d.new_uow() as uow:
-        subscription = await subscriptions.get_subscription(uow, request.match_info["id"])
+        subscription = await subscriptions.get_subscription(uow, path_key(request))
     return json_response(to_contract(subscription, s.Subscription))
 
 
@@ -97,7 +102,7 @@ async def change_options(request: web.Request) -> web.Response:
     await d.auth.require(request, "backend", "operator")
     at = _instant(request, "at", d.clock())
     async with d.new_uow() as uow:
-        options = await subscriptions.change_options(uow, request.match_info["id"], at)
+        options = await subscriptions.change_options(uow, path_key(request), at)
     return json_response(options)
 
 
@@ -109,7 +114,7 @@ async def change_preview(request: web.Request) -> web.Response:
     at = _instant(request, "at", d.clock())
     async with d.new_uow() as uow:
         preview = await subscriptions.change_preview(
-            uow, request.match_info["id"], body.price, body.quantity, body.promotion_code, at
+            uow, path_key(request), body.price, body.quantity, body.promotion_code, at
         )
     return json_response(preview)
 
@@ -120,7 +125,7 @@ async def product_switch(request: web.Request) -> web.Response:
     await d.auth.require(request, "backend", "operator")
     body = decode_body(await request.read(), s.ProductSwitchRequest)
     async with d.new_uow() as uow:
-        switched = await subscriptions.switch_product(uow, request.match_info["id"], body.product, d.clock())
+        switched = await subscriptions.switch_product(uow, path_key(request), body.product, d.clock())
     return json_response(switched)
 
 
@@ -137,11 +142,11 @@ async def place_upgrade_order(request: web.Request) -> web.Response:
     principal = await d.auth.require(request, "operator")
     body = decode_body(await request.read(), s.UpgradeOrderRequest)
     key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is not None and not 0 < len(key) <= 255:
-        raise ProblemError(422, "invalid_idempotency_key", "an Idempotency-Key has 1 to 255 characters")
+    if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+        raise ProblemError(422, "invalid_idempotency_key", "an Idempotency-Key has 1 to 255 printable ASCII characters")
     async with d.new_uow() as uow:
         order, placed = await upgrades.place_order(
-            uow, request.match_info["id"], _order_request(body), principal.name, key, d.clock()
+            uow, path_key(request), _order_request(body), principal.name, key, d.clock()
         )
     return json_response(to_contract(order, s.UpgradeOrder), 201 if placed else 200)
 
@@ -154,7 +159,7 @@ async def create_upgrade_link(request: web.Request) -> web.Response:
     body = decode_body(await request.read(), s.UpgradeLinkRequest)
     async with d.new_uow() as uow:
         token, expires_at = await upgrades.create_link(
-            uow, request.match_info["id"], body.subscription, body.expires_in, secret, d.clock()
+            uow, path_key(request), body.subscription, body.expires_in, secret, d.clock()
         )
     base = (d.public_url or f"{request.scheme}://{request.host}").rstrip("/")
     return json_response(s.UpgradeLink(token, f"{base}/v1/upgrade-links/{token}", expires_at), 201)

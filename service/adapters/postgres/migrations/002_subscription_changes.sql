@@ -27,7 +27,7 @@ create table upgrade_orders (
     id               text primary key,
     subscription     text not null,
     currency         text not null,
-    amount_due_now   bigint not null,
+    amount_due_now   numeric not null,
     placed_by        text not null,
     idempotency_key  text,
     body             jsonb not null,
@@ -47,9 +47,10 @@ create table upgrade_links (
 );
 
 -- Reporting reads sessions by when they were created and completed, with the first invoice's total
--- and what an accepted upsell added to it, both fixed at completion.
+-- and what an accepted upsell added to it, both fixed at completion. Amounts are `numeric`: a price
+-- times a quantity may pass what a bigint holds, and a report must never fail a completion.
 alter table checkout_sessions add column completed_at timestamptz;
-alter table checkout_sessions add column amount_total bigint;
-alter table checkout_sessions add column upsell_amount bigint;
+alter table checkout_sessions add column amount_total numeric;
+alter table checkout_sessions add column upsell_amount numeric;
 create index checkout_sessions_created on checkout_sessions (created_at);
 create index checkout_sessions_completed on checkout_sessions (completed_at) where completed_at is not null;
