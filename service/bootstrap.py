@@ -32,7 +32,7 @@ from service.settings import Settings
 log = structlog.get_logger(__name__)
 
 PREFETCH = 64
-SHUTDOWN_GRACE = 8.0
+SHUTDOWN_GRACE = 8.5
 
 
 def utcnow() -> datetime:
@@ -56,7 +56,8 @@ async def connect_broker(url: str, attempts: int = 30) -> AbstractRobustConnecti
     """The first connection is retried too: a robust connection only reconnects once it has connected."""
     for attempt in range(1, attempts + 1):
         try:
-            return await aio_pika.connect_robust(url)
+            # Reconnect a second after a drop (aio-pika waits 5 s by default).
+            return await aio_pika.connect_robust(url, reconnect_interval=1)
         except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
             if attempt == attempts:
                 raise
@@ -188,18 +189,29 @@ async def serve(settings: Settings) -> None:
 
 
 async def shutdown(service: Service, runner: web.AppRunner, relay_task: asyncio.Task[None], consumer_tag: str) -> None:
+    """Stops consuming, finishes the messages in hand, lets the relay end its batch and flushes the outbox,
+    all within SHUTDOWN_GRACE seconds; what is left stays in the outbox for the next process."""
     log.info("service_stopping")
+    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
+
+    def left() -> float:
+        return max(deadline - asyncio.get_running_loop().time(), 0.1)
+
     service.consumer.stopping = True
     with contextlib.suppress(Exception):
         await service.declared.queue.cancel(consumer_tag)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(service.consumer.wait_idle(), SHUTDOWN_GRACE)
+        await asyncio.wait_for(service.consumer.wait_idle(), left() * 0.6)
     await runner.cleanup()
-    relay_task.cancel()
+    service.relay.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(relay_task), left() * 0.5)
+    except TimeoutError:
+        relay_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await relay_task
     try:
-        flushed = await asyncio.wait_for(service.relay.drain(), 2.0)
+        flushed = await asyncio.wait_for(service.relay.drain(), left())
         log.info("outbox_flushed", events=flushed)
     except Exception as exc:
         # What is left stays in the outbox and is published by the next process.

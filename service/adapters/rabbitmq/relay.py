@@ -63,8 +63,15 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Lets `run` return after the batch in hand: a batch cut off between its publishes and their
+        mark would be published again at the next start."""
+        self._stopping = True
         self._wake.set()
 
     async def publish_batch(self) -> int:
@@ -112,7 +119,7 @@ class OutboxRelay:
         listener = asyncio.create_task(self._listen())
         backoff = 0.1
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     published = await self.publish_batch()
@@ -124,7 +131,7 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
-                if published < self._batch_size:
+                if published < self._batch_size and not self._stopping:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
