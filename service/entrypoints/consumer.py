@@ -35,8 +35,12 @@ def utcnow() -> datetime:
 
 
 def classify_invalid(body: bytes, error: msgspec.ValidationError) -> tuple[str, str]:
-    """Tells an unknown event type from a schema-invalid one (only on the error path)."""
-    raw = _generic.decode(body)
+    """Tells an unknown event type from a schema-invalid one, and a body that is not JSON at all (the
+    typed decoder can fail on the shape, `[1, 2`, before it reaches the end) (only on the error path)."""
+    try:
+        raw = _generic.decode(body)
+    except msgspec.DecodeError as malformed:
+        return "malformed_json", str(malformed)
     kind = raw.get("type") if isinstance(raw, dict) else None
     if isinstance(kind, str) and kind not in INBOUND_TYPES:
         return "unknown_event_type", f"unknown event type {kind!r}"

@@ -30,6 +30,9 @@ class Topology:
             # dead-letter queue confirms it; the default, at-most-once, may drop it.
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
+            # One replica consumes at a time and the others stand by: the events of a session keep
+            # the order the broker holds them in, whatever the number of replicas.
+            "x-single-active-consumer": True,
         }
 
 
