@@ -9,7 +9,7 @@ export UPSELL_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export UPSELL_HTTP_HOST ?= 127.0.0.1
 export UPSELL_HTTP_PORT ?= 8080
 
-.PHONY: install services migrate run test unit lint schemas clean
+.PHONY: install services migrate run test unit lint schemas reliability clean
 
 install: $(STAMP)
 
@@ -38,6 +38,14 @@ run: migrate
 
 test: services
 	$(BIN)/pytest
+
+# The fault-injection suite with streams of 5,000 events; the table goes to docs/reliability.md.
+RELIABILITY_RESULTS := build/reliability.jsonl
+reliability: services
+	@mkdir -p build && rm -f $(RELIABILITY_RESULTS)
+	UPSELL_RELIABILITY_EVENTS=5000 UPSELL_RELIABILITY_RESULTS=$(CURDIR)/$(RELIABILITY_RESULTS) \
+		$(BIN)/pytest tests/reliability -m reliability -p no:cacheprovider
+	$(BIN)/python -m tests.reliability.report $(RELIABILITY_RESULTS) docs/reliability.md
 
 unit: install
 	$(BIN)/pytest tests/unit
