@@ -9,7 +9,7 @@ export UPSELL_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export UPSELL_HTTP_HOST ?= 127.0.0.1
 export UPSELL_HTTP_PORT ?= 8080
 
-.PHONY: install services migrate run test unit lint schemas reliability clean
+.PHONY: install services migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ reliability: services
 	UPSELL_RELIABILITY_EVENTS=5000 UPSELL_RELIABILITY_RESULTS=$(CURDIR)/$(RELIABILITY_RESULTS) \
 		$(BIN)/pytest tests/reliability -m reliability -p no:cacheprovider
 	$(BIN)/python -m tests.reliability.report $(RELIABILITY_RESULTS) docs/reliability.md
+
+# Service against baselines measured in the same run (loopback, bounded); table in docs/performance.md.
+bench: services
+	$(BIN)/python -m bench.run
 
 unit: install
 	$(BIN)/pytest tests/unit

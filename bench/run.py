@@ -1,0 +1,318 @@
+"""`make bench`: the service against baselines measured in the same run, on loopback, bounded in time.
+
+1. Pipeline: N `checkout.session.created` published to `checkout`, timed until N `upsell_evaluated`
+   arrive from `upsell`; baseline: bench/relay_baseline.py (same durability, no database, no logic).
+2. Latency: at half the service's measured rate, publish-to-receipt p50 / p95 / p99.
+3. HTTP: GET of a session and the toggle under load from another process; baseline: aiohttp hello world.
+4. Domain: eligibility and savings per session, in microseconds.
+5. Memory: RSS of the service after 10k and after 100k sessions.
+
+Writes bench/results/<time>.json and the table of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import timeit
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+
+from service.adapters.postgres.migrate import migrate
+from service.adapters.rabbitmq.topology import Topology, declare
+from tests.broker import envelope
+from tests.conftest import BASE, _add_vhost, _delete_vhost, _with_path
+from tests.process import ROOT, Server, apply_example_catalog, free_port, service_env, start, wait_ready
+
+PIPELINE_EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
+LARGE_SESSIONS = int(os.environ.get("BENCH_LARGE_SESSIONS", "100000"))
+HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "5"))
+HTTP_CONCURRENCY = 32
+LATENCY_SECONDS = 10.0
+TOKEN = "bench-admin-token-0c2d"  # noqa: S105 - a throwaway token of the bench's own process
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+
+
+def created(session: str) -> bytes:
+    data = {
+        "id": session,
+        "mode": "subscription",
+        "currency": "usd",
+        "line_items": [{"price": "price_pro_monthly"}, {"price": "price_setup"}],
+    }
+    return envelope("checkout.session.created", data)
+
+
+class Receiver:
+    """Counts what arrives on `upsell`, with the time each session's event arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self.arrived.setdefault(message.correlation_id or "", time.perf_counter())
+        self.changed.set()
+        await message.ack()
+
+    async def wait(self, count: int, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while len(self.arrived) < count:
+            self.changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError(f"{len(self.arrived)} of {count} arrived")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(left, 1.0))
+
+
+class Broker:
+    """A vhost of its own with the topology declared, a confirming publisher and a receiver."""
+
+    def __init__(self) -> None:
+        self.vhost = f"upsell-bench-{uuid.uuid4().hex[:8]}"
+        self.url = _with_path(BASE.amqp_url, f"/{self.vhost}")
+        self.receiver = Receiver()
+
+    async def __aenter__(self) -> Broker:
+        await asyncio.to_thread(_add_vhost, self.vhost)
+        self.connection = await aio_pika.connect(self.url)
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        declared = await declare(self.channel, Topology())
+        self.inbound = declared.inbound
+        listen = await self.connection.channel()
+        await listen.set_qos(prefetch_count=1000)
+        queue = await listen.declare_queue(exclusive=True)
+        await queue.bind(declared.outbound, routing_key="#")
+        await queue.consume(self.receiver.on_message)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.connection.close()
+        await asyncio.to_thread(_delete_vhost, self.vhost)
+
+    async def publish(self, sessions: list[str], window: int = 500) -> None:
+        """Publishes as fast as confirms allow, `window` in flight at a time."""
+        for start_at in range(0, len(sessions), window):
+            chunk = sessions[start_at : start_at + window]
+            await asyncio.gather(*(self._one(s) for s in chunk))
+
+    async def _one(self, session: str) -> None:
+        message = aio_pika.Message(
+            created(session), correlation_id=session, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        )
+        await self.inbound.publish(message, routing_key="checkout.session.created")
+
+
+async def timed_pipeline(broker: Broker, prefix: str, count: int) -> dict[str, float]:
+    sessions = [f"{prefix}_{i}" for i in range(count)]
+    before = len(broker.receiver.arrived)
+    started = time.perf_counter()
+    await broker.publish(sessions)
+    await broker.receiver.wait(before + count, timeout=max(120.0, count / 50))
+    elapsed = time.perf_counter() - started
+    return {"events": count, "seconds": round(elapsed, 3), "per_second": round(count / elapsed, 1)}
+
+
+async def bench_baseline_pipeline() -> dict[str, float]:
+    async with Broker() as broker:
+        relay = subprocess.Popen(
+            [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        try:
+            assert relay.stdout is not None
+            await asyncio.to_thread(relay.stdout.readline)
+            return await timed_pipeline(broker, "base", PIPELINE_EVENTS)
+        finally:
+            relay.terminate()
+            relay.wait(10)
+
+
+async def latency(broker: Broker, rate: float) -> dict[str, float]:
+    """Publishes at `rate` a second for LATENCY_SECONDS; publish-to-receipt percentiles in ms."""
+    count = int(rate * LATENCY_SECONDS)
+    sent: dict[str, float] = {}
+    started = time.perf_counter()
+    tasks = []
+    for index in range(count):
+        session = f"lat_{index}"
+        await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        sent[session] = time.perf_counter()
+        tasks.append(asyncio.create_task(broker._one(session)))
+    await asyncio.gather(*tasks)
+    await broker.receiver.wait(len(broker.receiver.arrived) + 0, timeout=1)
+    deadline = time.perf_counter() + 60
+    while any(s not in broker.receiver.arrived for s in sent) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+    delays = sorted((broker.receiver.arrived[s] - t) * 1000 for s, t in sent.items() if s in broker.receiver.arrived)
+
+    def pct(p: float) -> float:
+        return round(delays[min(int(len(delays) * p), len(delays) - 1)], 2)
+
+    return {
+        "rate": round(rate, 1),
+        "events": count,
+        "received": len(delays),
+        "p50_ms": pct(0.5),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+    }
+
+
+def http_load(method: str, url: str, token: str = "", body: str = "") -> dict[str, float]:
+    ran = subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "bench" / "http_load.py"),
+            method,
+            url,
+            str(HTTP_SECONDS),
+            str(HTTP_CONCURRENCY),
+            token,
+            body,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return dict(json.loads(ran.stdout))
+
+
+async def bench_hello() -> dict[str, float]:
+    port = free_port()
+    hello = subprocess.Popen([PYTHON, str(ROOT / "bench" / "hello.py"), str(port)], cwd=ROOT)
+    try:
+        await _wait_http(f"http://127.0.0.1:{port}/hello")
+        return await asyncio.to_thread(http_load, "GET", f"http://127.0.0.1:{port}/hello")
+    finally:
+        hello.terminate()
+        hello.wait(10)
+
+
+async def _wait_http(url: str) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def bench_domain() -> dict[str, float]:
+    """Eligibility and savings of one session (the example catalog's Pro monthly-to-yearly pair)."""
+    from service.domain.catalog import Price, Recurring
+    from service.domain.upsell import evaluate
+
+    monthly = Price("m", "p", "usd", unit_amount=10_000, recurring=Recurring("month"), upsell="y")
+    yearly = Price("y", "p", "usd", unit_amount=100_000, recurring=Recurring("year"))
+    setup = Price("s", "q", "usd", type="one_time", unit_amount=5_000)
+    from service.domain.savings import savings
+
+    def one() -> None:
+        decision = evaluate("subscription", [monthly, setup], {"m": yearly})
+        assert decision.initial is not None
+        assert decision.upsell is not None
+        savings(decision.initial, decision.upsell, 1, "en")
+
+    runs = 20_000
+    best = min(timeit.repeat(one, number=runs, repeat=5))
+    return {"us_per_session": round(best / runs * 1e6, 2)}
+
+
+async def bench_service(hello: dict[str, float], base_rate: float) -> dict[str, Any]:
+    name = f"upsell_bench_{uuid.uuid4().hex[:8]}"
+    database = _with_path(BASE.database_url, f"/{name}")
+    await migrate(database)
+    try:
+        async with Broker() as broker:
+            env = service_env(database, broker.url, TOKEN)
+            apply_example_catalog(env)
+            server = start(env, RESULTS / "serve.log")
+            try:
+                await wait_ready(server)
+                return await _measure(server, broker)
+            finally:
+                server.stop(15)
+    finally:
+        admin = await asyncpg.connect(_with_path(BASE.database_url, "/postgres"))
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
+    pipeline = await timed_pipeline(broker, "svc", PIPELINE_EVENTS)
+    rss_10k = rss_mb(server.process.pid)
+    lat = await latency(broker, pipeline["per_second"] / 2)
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        body = json.loads(created("cs_http"))["data"]
+        async with http.post(f"{server.base}/v1/checkout/sessions", json=body, headers=server.admin) as response:
+            secret = (await response.json())["client_secret"]
+    url = f"{server.base}/v1/checkout/sessions/cs_http"
+    get = await asyncio.to_thread(http_load, "GET", url, TOKEN)
+    toggle = await asyncio.to_thread(http_load, "POST", f"{url}/upsell", secret, "toggle")
+    remaining = max(LARGE_SESSIONS - PIPELINE_EVENTS - int(lat["events"]), 0)
+    if remaining:
+        await timed_pipeline(broker, "mem", remaining)
+    rss_large = rss_mb(server.process.pid)
+    return {
+        "pipeline": pipeline,
+        "latency": lat,
+        "http_get": get,
+        "http_toggle": toggle,
+        "rss_mb": {"10k": rss_10k, "large": rss_large, "sessions_large": LARGE_SESSIONS},
+    }
+
+
+async def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    baseline = await bench_baseline_pipeline()
+    hello = await bench_hello()
+    service = await bench_service(hello, baseline["per_second"])
+    domain = bench_domain()
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    result = {
+        "when": when,
+        "baseline_pipeline": baseline,
+        "hello": hello,
+        "service": service,
+        "domain": domain,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (RESULTS / f"{when.replace(':', '')}.json").write_text(json.dumps(result, indent=2))
+    from bench.report import write
+
+    print(write(result, ROOT / "docs" / "performance.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
