@@ -39,10 +39,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def _keep_connection(connection: asyncpg.Connection) -> None:
+    """Releases a connection as it is: every unit of work ends its transaction (or the connection is
+    terminated), locks are transaction-scoped and listeners are removed before release, so asyncpg's
+    reset round trip on every release has nothing to undo."""
+
+
 async def connect_database(url: str, attempts: int = 30) -> asyncpg.Pool:
     for attempt in range(1, attempts + 1):
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(url, min_size=2, max_size=10, command_timeout=30)
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                url, min_size=2, max_size=10, command_timeout=30, reset=_keep_connection
+            )
             return pool
         except (OSError, asyncpg.PostgresError) as exc:
             if attempt == attempts:

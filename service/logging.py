@@ -5,7 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
+import msgspec
 import structlog
+
+# Log lines are encoded by msgspec straight to bytes: a canonical line per request or message is on the
+# hot path, and the standard library's json is a tenth of a GET's time. Unknown objects become strings.
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+def _dumps(event: object, **_: object) -> bytes:
+    return _encoder.encode(event)
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -18,10 +27,10 @@ def configure(level: int = logging.INFO) -> None:
         processors=[
             *shared,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

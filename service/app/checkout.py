@@ -37,7 +37,8 @@ async def register_session(
     """
     await uow.lock_session(data.id)
     problems = Violations()
-    prices = await _line_prices(uow, data, problems)
+    found = await uow.prices.with_upsells({item.price for item in data.line_items})
+    prices = _line_prices(found, data, problems)
     discounts = [await _discount(uow, d, data.currency, now, problems, i) for i, d in enumerate(data.discounts)]
     locale = data.locale or "en"
     if not is_known_locale(locale):
@@ -46,9 +47,7 @@ async def register_session(
         problems.add("expires_at_past", "`expires_at` must be in the future", "$.expires_at")
     if problems:
         raise InvalidInput(problems.items, "the session cannot be registered")
-    upsell_ids = [p.upsell for p in prices if p.upsell is not None]
-    upsells = await uow.prices.get_many(upsell_ids) if upsell_ids else {}
-    upsell_of = {p.id: upsells[p.upsell] for p in prices if p.upsell in upsells}
+    upsell_of = {p.id: found[p.upsell] for p in prices if p.upsell in found}
     decision = evaluate(data.mode, prices, upsell_of)
     trial = data.subscription_data.trial_period_days if data.subscription_data else None
     if trial is None and decision.initial is not None:
@@ -73,8 +72,7 @@ async def register_session(
     return session
 
 
-async def _line_prices(uow: UnitOfWork, data: SessionInput, problems: Violations) -> list[Price]:
-    found = await uow.prices.get_many({item.price for item in data.line_items})
+def _line_prices(found: dict[str, Price], data: SessionInput, problems: Violations) -> list[Price]:
     prices = []
     for index, item in enumerate(data.line_items):
         field = f"$.line_items[{index}].price"

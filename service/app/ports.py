@@ -31,6 +31,10 @@ class Products(Documents[Product], Protocol):
 class Prices(Documents[Price], Protocol):
     async def of_product(self, product_id: str) -> list[Price]: ...
 
+    async def with_upsells(self, keys: Iterable[str]) -> dict[str, Price]:
+        """The prices with these ids and the prices they name as their upsell, in one read."""
+        ...
+
 
 class PromotionCodes(Documents[PromotionCode], Protocol):
     async def redeem(self, code: str) -> bool:
@@ -141,4 +145,6 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; `read_only` ones only read, with no transaction around them."""
+        ...

@@ -78,6 +78,9 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-exponent(currency))
 
 
+# Formatting is pure and a catalog yields few distinct amounts, so the strings are kept: babel's
+# pattern machinery is most of what a session's savings cost to compute.
+@lru_cache(maxsize=8192)
 def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fraction: bool = False) -> str:
     """Formats minor units for a locale: `$1,234.50`; with `trim_zero_fraction`, `$200` for 20000."""
     loc = _locale(locale)
@@ -89,6 +92,7 @@ def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fr
     return str(pattern.apply(to_major(amount, currency), loc, currency=currency.upper(), currency_digits=False))
 
 
+@lru_cache(maxsize=1024)
 def format_whole_percent(percent: int, locale: str = "en") -> str:
     """Formats a whole percentage for a locale: `16%` in en, `16 %` in de."""
     return str(format_percent(Decimal(percent) / 100, locale=_locale(locale)))

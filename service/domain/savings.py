@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from service.domain import pricing
 from service.domain.catalog import Price, Recurring
@@ -44,6 +45,7 @@ class Savings:
     display: str
 
 
+@lru_cache(maxsize=4096)
 def savings(initial: Price, upsell: Price, quantity: int, locale: str = "en") -> Savings | None:
     """What the buyer saves in one upsell cycle, or None when there is nothing to show.
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import msgspec
@@ -13,6 +14,28 @@ from service.domain.catalog import Price, Product, PromotionCode
 from service.domain.session import CheckoutSession, invoice, upsell_added
 
 T = TypeVar("T")
+
+
+_DECODERS: dict[object, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+    """One decoder per kind for the process: a unit of work builds its tables on every use case."""
+    found = _DECODERS.get(kind)
+    if found is None:
+        found = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    return found
+
+
+@functools.cache
+def _upsert_sql(table: str, parent: str | None) -> str:
+    columns = "id, body" if parent is None else f"id, body, {parent}"
+    values = "$1, $2" if parent is None else "$1, $2, $3"
+    updates = "body = excluded.body" if parent is None else f"body = excluded.body, {parent} = excluded.{parent}"
+    return (
+        f"insert into {table} ({columns}) values ({values})"
+        f" on conflict (id) do update set {updates}, updated_at = now()"
+    )
 
 
 class DocumentTable(Generic[T]):
@@ -31,17 +54,9 @@ class DocumentTable(Generic[T]):
     ) -> None:
         self._conn = conn
         self._table = table
-        self._decoder = msgspec.json.Decoder(kind)
+        self._decoder: msgspec.json.Decoder[T] = _decoder(kind)
         self._parent = parent
-        columns = "id, body" if parent is None else f"id, body, {parent[0]}"
-        values = "$1, $2" if parent is None else "$1, $2, $3"
-        updates = (
-            "body = excluded.body" if parent is None else f"body = excluded.body, {parent[0]} = excluded.{parent[0]}"
-        )
-        self._upsert = (
-            f"insert into {table} ({columns}) values ({values})"
-            f" on conflict (id) do update set {updates}, updated_at = now()"
-        )
+        self._upsert = _upsert_sql(table, None if parent is None else parent[0])
 
     async def get(self, key: str) -> T | None:
         body = await self._conn.fetchval(f"select body from {self._table} where id = $1", key)
@@ -71,6 +86,15 @@ class ProductTable(DocumentTable[Product]):
 class PriceTable(DocumentTable[Price]):
     def __init__(self, conn: asyncpg.Connection) -> None:
         super().__init__(conn, "prices", Price, ("product", lambda price: price.product))
+
+    async def with_upsells(self, keys: Iterable[str]) -> dict[str, Price]:
+        """The prices and, in the same round trip, the prices they name as their upsell."""
+        rows = await self._conn.fetch(
+            "select id, body from prices where id = any($1::text[])"
+            " or id in (select body->>'upsell' from prices where id = any($1::text[]))",
+            list(keys),
+        )
+        return {r["id"]: self._decoder.decode(r["body"]) for r in rows}
 
     async def of_product(self, product_id: str) -> list[Price]:
         rows = await self._conn.fetch("select body from prices where product = $1 order by id", product_id)

@@ -62,20 +62,24 @@ class PostgresUnitOfWork:
     upgrade_links: UpgradeLinks
     reports: Reports
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, read_only: bool = False) -> None:
         self._pool = pool
+        self._read_only = read_only
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
 
     async def __aenter__(self) -> PostgresUnitOfWork:
         conn = await self._pool.acquire()
         try:
-            tx = conn.transaction()
-            await tx.start()
+            # A read of one row needs no transaction: two round trips fewer.
+            tx = None if self._read_only else conn.transaction()
+            if tx is not None:
+                await tx.start()
         except BaseException:
             await self._pool.release(conn)
             raise
         self._conn, self._tx = conn, tx
+        self._locked: set[str] = set()
         c: asyncpg.Connection = conn  # type: ignore[assignment]
         self.products = ProductTable(c)
         self.prices = PriceTable(c)
@@ -97,9 +101,10 @@ class PostgresUnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._conn is not None
-        assert self._tx is not None
         try:
-            if exc_type is None:
+            if self._tx is None:
+                pass
+            elif exc_type is None:
                 await self._tx.commit()
             else:
                 await self._rollback()
@@ -114,7 +119,11 @@ class PostgresUnitOfWork:
 
     async def lock_session(self, session_id: str) -> None:
         assert self._conn is not None
+        # A transaction-scoped lock is held until the end: taking it again would only cost a round trip.
+        if session_id in self._locked:
+            return
         await self._conn.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
+        self._locked.add(session_id)
 
     async def _rollback(self) -> None:
         assert self._conn is not None
@@ -131,5 +140,5 @@ class PostgresUnitOfWorkFactory:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    def __call__(self) -> UnitOfWork:
-        return PostgresUnitOfWork(self.pool)
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        return PostgresUnitOfWork(self.pool, read_only=read_only)

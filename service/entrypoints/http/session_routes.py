@@ -56,7 +56,7 @@ async def get_session(request: web.Request) -> web.Response:
     d = deps(request)
     session_id = request.match_info["id"]
     secret = await _client_secret(request)
-    async with d.new_uow() as uow:
+    async with d.new_uow(read_only=True) as uow:
         await _check_client_secret(uow, session_id, secret)
         session = await uow.sessions.get(session_id)
     if session is None:
