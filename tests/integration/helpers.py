@@ -50,7 +50,11 @@ async def _no_gauges() -> None:
 
 
 @asynccontextmanager
-async def http_client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def http_client(
+    pool: asyncpg.Pool, clock: Clock, link_secret: str | None = None
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """The HTTP app on the test's database, with the admin token `admin-test-token` (and upgrade links
+    signed with `link_secret`, when given)."""
     app = init_app(
         Deps(
             new_uow=PostgresUnitOfWorkFactory(pool),
@@ -59,6 +63,7 @@ async def http_client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[TestCli
             clock=clock,
             readiness=_ready,
             refresh_gauges=_no_gauges,
+            link_secret=link_secret,
         )
     )
     async with TestClient(TestServer(app)) as client:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -14,8 +13,7 @@ import pytest
 from contracts.events import OutboundEvent
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog
-from service.bootstrap import Service, build
-from service.settings import Settings
+from service.bootstrap import Service
 from tests.broker import envelope, peer
 from tests.integration.helpers import ADMIN, Clock, http_client, seed_example_catalog
 
@@ -24,19 +22,6 @@ pytestmark = pytest.mark.integration
 
 def created(session: str) -> dict[str, Any]:
     return {"id": session, "mode": "subscription", "currency": "usd", "line_items": [{"price": "price_pro_monthly"}]}
-
-
-@pytest.fixture
-async def service(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
-    """Built and seeded, but not consuming yet: a test queues its events first."""
-    built = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="t"))
-    await seed_example_catalog(built.pool)
-    relay = asyncio.create_task(built.relay.run())
-    yield built
-    relay.cancel()
-    await asyncio.gather(relay, return_exceptions=True)
-    await built.connection.close()
-    await built.pool.close()
 
 
 async def test_events_of_a_session_apply_in_delivery_order(service: Service, amqp_url: str) -> None:

@@ -8,10 +8,8 @@ from 2026-02-15T00:00Z to 2026-03-15T00:00Z (28 days = 2,419,200 s), so at the C
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +17,9 @@ import asyncpg
 import msgspec
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from contracts.events import OutboundEvent, SubscriptionProductSwitched, UpgradeOrderCreated
-from service.adapters.postgres.subscription_tables import find_api_key
-from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
-from service.entrypoints.http.app import Deps, init_app
-from service.entrypoints.http.auth import Authenticator
-from service.metrics import Metrics
 from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types, seed_example_catalog
 
 pytestmark = pytest.mark.integration
@@ -170,30 +163,9 @@ async def order(client: Client, sub: str, body: dict[str, Any], headers: Headers
     return await client.post(f"/v1/subscriptions/{sub}/upgrade-orders", json=body, headers=headers)
 
 
-@asynccontextmanager
-async def link_client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[Client]:
-    """Like helpers.http_client, with a link secret so that upgrade links work."""
-    app = init_app(
-        Deps(
-            new_uow=PostgresUnitOfWorkFactory(pool),
-            auth=Authenticator("admin-test-token", functools.partial(find_api_key, pool)),
-            metrics=Metrics(),
-            clock=clock,
-            readiness=_ready,
-            refresh_gauges=_no_gauges,
-            link_secret="test-link-secret",
-        )
-    )
-    async with TestClient(TestServer(app)) as client:
-        yield client
-
-
-async def _ready() -> dict[str, bool]:
-    return {"database": True, "broker": True}
-
-
-async def _no_gauges() -> None:
-    return None
+def link_client(pool: asyncpg.Pool, clock: Clock) -> AbstractAsyncContextManager[Client]:
+    """helpers.http_client with a link secret, so that upgrade links work."""
+    return http_client(pool, clock, link_secret="test-link-secret")
 
 
 # 1. API keys

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import aio_pika
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.events import OutboundEvent, SubscriptionProductSwitched, UpgradeOrderCreated
-from service.bootstrap import Service, build
-from service.settings import Settings
+from service.bootstrap import Service
 from tests.broker import peer
-from tests.integration.helpers import seed_example_catalog
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer events-admin"}
+ADMIN = {"Authorization": "Bearer t"}  # the admin token of the `service` fixture
 decode = msgspec.json.Decoder(OutboundEvent).decode
-
-
-@pytest.fixture
-async def service(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
-    built = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="events-admin"))
-    await seed_example_catalog(built.pool)
-    relay = asyncio.create_task(built.relay.run())
-    yield built
-    relay.cancel()
-    await asyncio.gather(relay, return_exceptions=True)
-    await built.connection.close()
-    await built.pool.close()
 
 
 async def test_switch_and_order_events_are_published_once_with_their_properties(

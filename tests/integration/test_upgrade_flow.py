@@ -11,14 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from service.adapters.postgres.subscription_tables import find_api_key
-from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
-from service.entrypoints.http.app import Deps, init_app
-from service.entrypoints.http.auth import Authenticator
-from service.metrics import Metrics
-from tests.integration.helpers import ADMIN, Clock, outbox_types, seed_example_catalog
+from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types, seed_example_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -34,23 +29,11 @@ SUBSCRIPTION: dict[str, Any] = {
 }
 
 
-async def _ready() -> dict[str, bool]:
-    return {"database": True, "broker": True}
-
-
-async def _no_gauges() -> None:
-    return None
-
-
 @pytest.fixture
 async def client(pool: asyncpg.Pool) -> AsyncIterator[tuple[Client, Clock]]:
     await seed_example_catalog(pool)
     clock = Clock()  # 2026-03-01T12:00Z
-    auth = Authenticator("admin-test-token", functools.partial(find_api_key, pool))
-    app = init_app(
-        Deps(PostgresUnitOfWorkFactory(pool), auth, Metrics(), clock, _ready, _no_gauges, "link-secret", None)
-    )
-    async with TestClient(TestServer(app)) as test_client:
+    async with http_client(pool, clock, link_secret="link-secret") as test_client:
         yield test_client, clock
 
 
