@@ -108,7 +108,7 @@ OPERATIONS: list[Operation] = [
         sub.Subscription,
         200,
     ),
-    ("get", "/v1/subscriptions/{id}", "Read a subscription", "backend, operator", None, sub.Subscription, 200),
+    ("get", "/v1/subscriptions/{id}", "Read a subscription", "backend", None, sub.Subscription, 200),
     (
         "get",
         "/v1/subscriptions/{id}/change-options",
@@ -190,19 +190,27 @@ def _ref(kind: type[Any]) -> dict[str, str]:
 
 def _operation(op: Operation) -> dict[str, Any]:
     method, path, summary, roles, request, answer, status = op
+    ok = (
+        {"description": "OK", "content": {"application/json": {"schema": _ref(answer)}}}
+        if answer
+        else {"description": "OK"}
+    )
+    responses: dict[str, Any] = {str(status): ok}
+    if method == "put":
+        # Idempotent upserts: 201 when the resource was created, 200 when it was replaced or unchanged.
+        responses = {"200": ok, "201": {**ok, "description": "Created"}}
+    if path.endswith("/upgrade-orders"):
+        responses["200"] = {**ok, "description": "The order placed before with the same Idempotency-Key"}
+    responses["default"] = {
+        "description": "A problem",
+        "content": {"application/problem+json": {"schema": _ref(Problem)}},
+    }
     body: dict[str, Any] = {
         "summary": summary,
         "description": f"Who: {roles}.",
-        "security": [{"bearer": []}],
-        "responses": {
-            str(status): {"description": "OK", "content": {"application/json": {"schema": _ref(answer)}}}
-            if answer
-            else {"description": "OK"},
-            "default": {
-                "description": "A problem",
-                "content": {"application/problem+json": {"schema": _ref(Problem)}},
-            },
-        },
+        # Upgrade links carry their own signed token in the path; they take no bearer token.
+        "security": [] if roles == "anyone with the token" else [{"bearer": []}],
+        "responses": responses,
     }
     names = re.findall(r"{(\w+)}", path)
     if names:

@@ -1,4 +1,4 @@
-"""Subscription-change bodies (SPEC section 5): API keys, the subscription mirror, change options and
+"""Subscription-change bodies: API keys, the subscription mirror, change options and
 previews, product switches, upgrade paths, upgrade orders, upgrade links and the summary report."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Configuration from the environment: the variables of SPEC 6 and nothing else."""
+"""Configuration from the environment: the documented `UPSELL_*` variables and nothing else."""
 
 from __future__ import annotations
 

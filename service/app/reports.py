@@ -1,4 +1,4 @@
-"""The summary report (seed 000): first purchases, upgrades and upsells kept apart, per currency."""
+"""The summary report: first purchases, upgrades and upsells kept apart, per currency."""
 
 from __future__ import annotations
 

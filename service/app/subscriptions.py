@@ -1,4 +1,4 @@
-"""Subscription use cases: the mirror, change options and previews (seed 004), product switch (seed 001)."""
+"""Subscription use cases: the mirror, change options and previews, product switch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upgrade orders placed on a customer's behalf (seed 003) and signed upgrade links (seed 000)."""
+"""Upgrade orders placed on a customer's behalf and signed upgrade links."""
 
 from __future__ import annotations
 

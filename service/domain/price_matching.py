@@ -1,4 +1,4 @@
-"""Which price of another product a subscription switches to (seed 001).
+"""Which price of another product a subscription switches to.
 
 Same currency; if the current price has a location, a price with that location first, else one with
 no location; if it has none, one with no location. Among several, the same interval first, then the

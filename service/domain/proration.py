@@ -1,4 +1,4 @@
-"""What a plan change costs now and next (seed 004): direction, proration and the next billing date.
+"""What a plan change costs now and next: direction, proration and the next billing date.
 
 Time is measured in whole seconds. A fraction of a minor unit is rounded half-up once, on the figure
 it belongs to. A credit is never larger than what the current period cost.

@@ -1,4 +1,4 @@
-"""Savings of an upsell over one of its billing cycles, and how to show them (seed 002)."""
+"""Savings of an upsell over one of its billing cycles, and how to show them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A checkout session with its upsell: state, toggle, totals and completion (seed 002)."""
+"""A checkout session with its upsell: state, toggle, totals and completion."""
 
 from __future__ import annotations
 

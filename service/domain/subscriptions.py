@@ -1,4 +1,4 @@
-"""Subscriptions, upgrade paths and what an upgrade order charges (seeds 000, 003, 004)."""
+"""Subscriptions, upgrade paths and what an upgrade order charges."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upsell pairs (seed 002): which prices may upsell to which, and which sessions qualify."""
+"""Upsell pairs: which prices may upsell to which, and which sessions qualify."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property on the real PostgreSQL: for any subscription, target and instant, a preview equals what
-executing the change at that instant charges (SPEC section 5)."""
+executing the change at that instant charges."""
 
 from __future__ import annotations
 

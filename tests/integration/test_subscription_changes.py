@@ -1,4 +1,4 @@
-"""Subscription changes over HTTP on the real PostgreSQL (SPEC sections 5 and 6): API keys, the mirror,
+"""Subscription changes over HTTP on the real PostgreSQL: API keys, the mirror,
 change options and previews, product switches, upgrade orders, upgrade links and the summary report.
 
 The catalog is built through the API. The Clock stands at 2026-03-01T12:00Z; the monthly subscriptions run
@@ -192,7 +192,7 @@ async def test_api_keys_roles_revocation_and_hashing(pool: asyncpg.Pool) -> None
             "forbidden"
         )
         assert (await client.put("/v1/subscriptions/sub_k", json=body, headers=backend)).status == 201
-        assert (await client.get("/v1/subscriptions/sub_k", headers=operator)).status == 403  # SPEC 6: backend only
+        assert (await client.get("/v1/subscriptions/sub_k", headers=operator)).status == 403  # backend only
         assert await problem(await client.get("/v1/subscriptions/sub_k", headers=viewer), 403) == "forbidden"
 
         assert await problem(await order(client, "sub_k", CURRENT, backend), 403) == "forbidden"

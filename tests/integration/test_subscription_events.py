@@ -1,4 +1,4 @@
-"""Subscription events reach RabbitMQ through the outbox, with the properties of SPEC 6."""
+"""Subscription events reach RabbitMQ through the outbox, with their documented AMQP properties."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +41,7 @@ def created(session: str) -> dict[str, Any]:
 
 class Backend:
     """A checkout backend: publishes each event until the broker confirms it, through any fault, with
-    the same event id every time (at least once, as SPEC 6 expects of publishers)."""
+    the same event id every time (at least once, as publishers of the interface are expected to)."""
 
     def __init__(self, amqp_url: str) -> None:
         self._url = amqp_url
@@ -211,10 +211,6 @@ def record(result: Outcome) -> None:
         with RESULTS.open("a") as out:
             out.write(json.dumps(asdict(result)) + "\n")
     print(json.dumps(asdict(result)))
-
-
-def counts(collector: Collector) -> Counter[str]:
-    return Counter(r.type for r in collector.received)
 
 
 # Broker and database controls. Each puts things back as it found them, also when the test fails.

@@ -1,4 +1,4 @@
-"""The committed schema files match the contracts, and the contracts keep SPEC's names."""
+"""The committed schema files match the contracts, and the contracts keep the interface's names."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The files in deploy/ agree with the code: the broker definitions with the topology the service declares,
-compose with SPEC 6's environment, the image with a non-root user running `upsell`."""
+compose with the service's environment, the image with a non-root user running `upsell`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 RABBITMQ = DEPLOY / "rabbitmq"
 
-SPEC_VARIABLES = frozenset(
+DOCUMENTED_VARIABLES = frozenset(
     {
         "UPSELL_AMQP_URL",
         "UPSELL_DATABASE_URL",
@@ -192,7 +192,7 @@ def test_compose_sets_only_the_variables_of_spec_6() -> None:
     services = _compose()["services"]
     for name in ("migrate", "upsell"):
         environment = _environment(services[name])
-        assert set(environment) <= SPEC_VARIABLES, set(environment) - SPEC_VARIABLES
+        assert set(environment) <= DOCUMENTED_VARIABLES, set(environment) - DOCUMENTED_VARIABLES
     upsell = _environment(services["upsell"])
     assert urlsplit(upsell["UPSELL_DATABASE_URL"]).hostname == "postgres"
     assert urlsplit(upsell["UPSELL_AMQP_URL"]).hostname == "rabbitmq"

@@ -1,4 +1,4 @@
-"""Money in integer minor units: exponents, half-up rounding, allocation and display (SPEC section 2)."""
+"""Money in integer minor units: exponents, half-up rounding, allocation and display."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Price matching for a product switch (SPEC section 5, seed 001)."""
+"""Price matching for a product switch."""
 
 from __future__ import annotations
 

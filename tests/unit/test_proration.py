@@ -1,4 +1,4 @@
-"""Plan-change direction, proration and next billing dates (SPEC section 5, seed 004)."""
+"""Plan-change direction, proration and next billing dates."""
 
 from __future__ import annotations
 

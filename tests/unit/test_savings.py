@@ -1,4 +1,4 @@
-"""Savings of an upsell over one upsell cycle and their display (SPEC section 4, seed 002)."""
+"""Savings of an upsell over one upsell cycle and their display."""
 
 from __future__ import annotations
 

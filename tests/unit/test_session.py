@@ -1,4 +1,4 @@
-"""A checkout session with its upsell: toggle, completion, expiry and invoice totals (seed 002)."""
+"""A checkout session with its upsell: toggle, completion, expiry and invoice totals."""
 
 from __future__ import annotations
 

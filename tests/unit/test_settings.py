@@ -1,4 +1,4 @@
-"""Configuration comes from the SPEC 6 variables only, and secrets stay out of its repr."""
+"""Configuration comes from the `UPSELL_*` variables only, and secrets stay out of its repr."""
 
 from __future__ import annotations
 

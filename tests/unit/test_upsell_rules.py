@@ -1,4 +1,4 @@
-"""Upsell pairs and session eligibility (SPEC sections 3 and 4, seed 002)."""
+"""Upsell pairs and session eligibility."""
 
 from __future__ import annotations
 

@@ -62,10 +62,6 @@ class DocumentTable(Generic[T]):
         body = await self._conn.fetchval(f"select body from {self._table} where id = $1", key)
         return None if body is None else self._decoder.decode(body)
 
-    async def get_many(self, keys: Iterable[str]) -> dict[str, T]:
-        rows = await self._conn.fetch(f"select id, body from {self._table} where id = any($1::text[])", list(keys))
-        return {r["id"]: self._decoder.decode(r["body"]) for r in rows}
-
     async def put(self, key: str, item: T) -> None:
         body = msgspec.json.encode(item).decode()
         if self._parent is None:
@@ -113,12 +109,6 @@ class PromotionCodeTable(DocumentTable[PromotionCode]):
     async def get(self, key: str) -> PromotionCode | None:
         row = await self._conn.fetchrow("select body, times_redeemed from promotion_codes where id = $1", key)
         return None if row is None else self._with_count(row)
-
-    async def get_many(self, keys: Iterable[str]) -> dict[str, PromotionCode]:
-        rows = await self._conn.fetch(
-            "select id, body, times_redeemed from promotion_codes where id = any($1::text[])", list(keys)
-        )
-        return {r["id"]: self._with_count(r) for r in rows}
 
     async def redeem(self, code: str) -> bool:
         """Counts one redemption atomically; False when it went past `max_redemptions`."""

@@ -1,5 +1,5 @@
 """Subscription-change endpoints: API keys, the mirror, change options and previews, product switches,
-upgrade orders on behalf, upgrade links and the summary report (SPEC sections 5 and 6)."""
+upgrade orders on behalf, upgrade links and the summary report."""
 
 from __future__ import annotations
 
