@@ -16,6 +16,7 @@ from tests.reliability.harness import (
     EVENTS,
     Backend,
     Collector,
+    Outcome,
     broker_stopped,
     can_control_database,
     close_connections,
@@ -84,6 +85,19 @@ async def _still_consuming(backend: Backend, collector: Collector, name: str) ->
     return await collector.wait_for(EVALUATED, {name}, 30) < 30
 
 
+async def _settle(
+    scenario: str, publishing: Stream, sessions: list[str], collector: Collector, recovery: float, wait: float
+) -> Outcome:
+    """Lets the stream end, waits until every session came out (or `wait` passed), and records the
+    outcome; fails when a session was lost or a duplicate changed its event id."""
+    await publishing.done()
+    await collector.wait_for(EVALUATED, set(sessions), wait)
+    result = outcome(scenario, len(sessions), set(sessions), collector, recovery)
+    assert result.lost == 0
+    assert result.duplicates_kept_id
+    return result
+
+
 async def test_kill_9_during_a_stream_loses_nothing(fleet: Fleet, backend: Backend, collector: Collector) -> None:
     server = await fleet.start()
     sessions = [f"cs_k9_{i}" for i in range(EVENTS)]
@@ -94,11 +108,7 @@ async def test_kill_9_during_a_stream_loses_nothing(fleet: Fleet, backend: Backe
     lifted_at = time.monotonic()
     restarted = await fleet.start()
     recovery = await _recovery(restarted, lifted_at, 0)
-    await publishing.done()
-    await collector.wait_for(EVALUATED, set(sessions), 120)
-    result = outcome("kill -9 of the service, restarted", len(sessions), set(sessions), collector, recovery)
-    assert result.lost == 0
-    assert result.duplicates_kept_id
+    await _settle("kill -9 of the service, restarted", publishing, sessions, collector, recovery, 120)
 
 
 async def test_connections_closed_by_the_broker_are_reopened_and_consuming_resumes(
@@ -115,11 +125,7 @@ async def test_connections_closed_by_the_broker_are_reopened_and_consuming_resum
     # Once more, past the middle: a consumer restored once must be restored again (aio-pika 231, 626, 334).
     await publishing.reached(0.6)
     close_connections(fleet.env["UPSELL_AMQP_URL"])
-    await publishing.done()
-    await collector.wait_for(EVALUATED, set(sessions), 120)
-    result = outcome("broker closes all connections, twice", len(sessions), set(sessions), collector, recovery)
-    assert result.lost == 0
-    assert result.duplicates_kept_id
+    await _settle("broker closes all connections, twice", publishing, sessions, collector, recovery, 120)
     # Acks after the reconnect went through (aio-pika 501 would redeliver or stall) and a new event is
     # still consumed.
     assert await _still_consuming(backend, collector, "cs_cut_probe")
@@ -137,11 +143,7 @@ async def test_broker_stop_app_and_start_app_during_a_stream(
         baseline = await consumed(server)
     lifted_at = time.monotonic()
     recovery = await _recovery(server, lifted_at, baseline)
-    await publishing.done()
-    await collector.wait_for(EVALUATED, set(sessions), 180)
-    result = outcome("broker stop_app, 3 s, start_app", len(sessions), set(sessions), collector, recovery)
-    assert result.lost == 0
-    assert result.duplicates_kept_id
+    await _settle("broker stop_app, 3 s, start_app", publishing, sessions, collector, recovery, 180)
     assert await _still_consuming(backend, collector, f"cs_probe_{time.monotonic_ns()}")
 
 
@@ -166,11 +168,7 @@ async def test_database_restart_holds_messages_and_readyz_tells(
     # While the database is away nothing is taken off the queue: messages are held, not acknowledged.
     assert baseline == during
     recovery = await _recovery(server, lifted_at, baseline)
-    await publishing.done()
-    await collector.wait_for(EVALUATED, set(sessions), 120)
-    result = outcome("PostgreSQL stopped 4 s, started", len(sessions), set(sessions), collector, recovery)
-    assert result.lost == 0
-    assert result.duplicates_kept_id
+    await _settle("PostgreSQL stopped 4 s, started", publishing, sessions, collector, recovery, 120)
     assert await _still_consuming(backend, collector, f"cs_probe_{time.monotonic_ns()}")
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+import aio_pika
 import aiohttp
 import pytest
 
@@ -20,8 +21,6 @@ COMPLETED = "checkout.session.completed"
 
 async def _dead_letters(amqp_url: str, expected: int, timeout: float = 60) -> list[tuple[str, str]]:
     """(reason, message id) of each message in the dead-letter queue, once `expected` are there."""
-    import aio_pika
-
     found: list[tuple[str, str]] = []
     deadline = time.monotonic() + timeout
     connection = await aio_pika.connect(amqp_url)
