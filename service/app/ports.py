@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -43,6 +43,10 @@ class PromotionCodes(Documents[PromotionCode], Protocol):
 class Sessions(Protocol):
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None: ...
 
+    async def find_free(self, session_ids: Iterable[str]) -> None:
+        """Reads ahead which of these (locked) ids are free, so that `add` can write them with the commit."""
+        ...
+
     async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
         """Inserts a new session; False when the id is taken."""
         ...
@@ -55,6 +59,10 @@ class Sessions(Protocol):
 
 
 class Inbox(Protocol):
+    async def record(self, events: Sequence[tuple[str, str]]) -> None:
+        """Records many (event id, type) at once; `first_delivery` then answers for them from memory."""
+        ...
+
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
         """Records the event id; False when it was seen before (a duplicate)."""
         ...
@@ -62,6 +70,10 @@ class Inbox(Protocol):
 
 class ParkedEvents(Protocol):
     async def park(self, event_id: str, session_id: str, body: bytes) -> None: ...
+
+    async def read_ahead(self, session_ids: Iterable[str]) -> None:
+        """Reads the events parked for these (locked) sessions at once, for `take` to answer from memory."""
+        ...
 
     async def take(self, session_id: str) -> list[bytes]:
         """Removes and returns the events parked for a session, in arrival order."""
@@ -133,6 +145,10 @@ class UnitOfWork(Protocol):
 
     async def lock_session(self, session_id: str) -> None:
         """Serializes the work on one session across processes until the transaction ends."""
+        ...
+
+    async def lock_sessions(self, session_ids: Iterable[str]) -> None:
+        """Locks several sessions in one round trip."""
         ...
 
     async def __aenter__(self) -> UnitOfWork: ...

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import aio_pika
 import msgspec
@@ -21,8 +22,9 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from contracts.events import INBOUND_TYPES, InboundEvent
 from service.adapters.postgres.errors import TRANSIENT_ERRORS
 from service.app.errors import InvalidInput, UseCaseError
-from service.app.inbound import handle_event, inbound_decoder, session_of
+from service.app.inbound import Outcome, handle_event, inbound_decoder, read_ahead, session_of
 from service.app.ports import UnitOfWorkFactory
+from service.entrypoints.batching import Batcher
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -81,19 +83,36 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
     return count if isinstance(count, int) else 0
 
 
+class Delivery(NamedTuple):
+    event: InboundEvent
+    body: bytes
+    message_id: str | None
+
+
+MAX_BATCH = 256
+"""Events written in one transaction at most."""
+
+
 class CheckoutConsumer:
+    """Events are applied in batches: one transaction for the events that arrived together, then each
+    message is acked. A batch never holds two events of one session (the session lock is held until the
+    event's batch has committed). When a batch fails, nothing of it was written and each of its events is
+    applied alone, so that one bad event is dead-lettered and the others go through."""
+
     def __init__(
         self,
         new_uow: UnitOfWorkFactory,
         dead_letter: AbstractExchange,
         metrics: Metrics,
         clock: Callable[[], datetime] = utcnow,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._new_uow = new_uow
         self._dead_letter = dead_letter
         self._metrics = metrics
         self._clock = clock
         self._sessions = SessionLocks()
+        self._batches = Batcher(self._apply_batch, max_batch)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -148,6 +167,38 @@ class CheckoutConsumer:
             return await self._apply(message, event), event_type
 
     async def _apply(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
+        """Applies the event with those that arrived with it, then acks."""
+        try:
+            outcome = await self._batches.submit(Delivery(event, message.body, message.message_id))
+        except Exception:
+            return await self._apply_alone(message, event)
+        await message.ack()
+        return outcome
+
+    async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        try:
+            async with self._new_uow() as uow:
+                await read_ahead(uow, [d.event for d in deliveries])
+                now = self._clock()
+                outcomes = []
+                for delivery in deliveries:
+                    # This task serves many messages: each one's log lines carry its own ids.
+                    structlog.contextvars.bind_contextvars(
+                        message_id=delivery.message_id,
+                        event_id=delivery.event.id,
+                        event_type=delivery.event.__struct_config__.tag,
+                        session_id=session_of(delivery.event),
+                    )
+                    outcomes.append(await handle_event(uow, delivery.event, delivery.body, now))
+                structlog.contextvars.clear_contextvars()
+            return outcomes
+        except Exception as failed:
+            structlog.contextvars.clear_contextvars()
+            if len(deliveries) > 1:
+                log.info("batch_applied_one_by_one", events=len(deliveries), error=type(failed).__name__)
+            raise
+
+    async def _apply_alone(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
         """Applies and acks; holds the message (not requeued) while the database is away."""
         backoff = 0.05
         while True:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 import asyncpg
 import msgspec
 
+from service.adapters.postgres.statements import Statements
 from service.domain.catalog import Price, Product, PromotionCode
 from service.domain.session import CheckoutSession, invoice, upsell_added
 
@@ -47,7 +48,7 @@ class DocumentTable(Generic[T]):
 
     def __init__(
         self,
-        conn: asyncpg.Connection,
+        conn: Statements,
         table: str,
         kind: type[T],
         parent: tuple[str, Callable[[T], str]] | None = None,
@@ -71,7 +72,7 @@ class DocumentTable(Generic[T]):
 
 
 class ProductTable(DocumentTable[Product]):
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "products", Product)
 
     async def in_group(self, plan_group: str) -> list[Product]:
@@ -80,17 +81,34 @@ class ProductTable(DocumentTable[Product]):
 
 
 class PriceTable(DocumentTable[Price]):
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    """Prices; what `with_upsells` read is kept for the unit of work, so a batch reads its prices once."""
+
+    def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "prices", Price, ("product", lambda price: price.product))
+        self._asked: set[str] = set()
+        self._read: dict[str, Price] = {}
 
     async def with_upsells(self, keys: Iterable[str]) -> dict[str, Price]:
         """The prices and, in the same round trip, the prices they name as their upsell."""
-        rows = await self._conn.fetch(
-            "select id, body from prices where id = any($1::text[])"
-            " or id in (select body->>'upsell' from prices where id = any($1::text[]))",
-            list(keys),
-        )
-        return {r["id"]: self._decoder.decode(r["body"]) for r in rows}
+        wanted = set(keys)
+        if not wanted <= self._asked:
+            rows = await self._conn.fetch(
+                "select id, body from prices where id = any($1::text[])"
+                " or id in (select body->>'upsell' from prices where id = any($1::text[]))",
+                list(wanted - self._asked),
+            )
+            self._read.update((r["id"], self._decoder.decode(r["body"])) for r in rows)
+            self._asked |= wanted
+        found = {key: self._read[key] for key in wanted if key in self._read}
+        for price in list(found.values()):
+            if price.upsell is not None and price.upsell in self._read:
+                found[price.upsell] = self._read[price.upsell]
+        return found
+
+    async def put(self, key: str, item: Price) -> None:
+        self._asked.clear()
+        self._read.clear()
+        await super().put(key, item)
 
     async def of_product(self, product_id: str) -> list[Price]:
         rows = await self._conn.fetch("select body from prices where product = $1 order by id", product_id)
@@ -100,7 +118,7 @@ class PriceTable(DocumentTable[Price]):
 class PromotionCodeTable(DocumentTable[PromotionCode]):
     """Promotion codes; the redemption count lives in its own column, which upserts never touch."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "promotion_codes", PromotionCode, ("coupon", lambda promo: promo.coupon))
 
     def _with_count(self, row: asyncpg.Record) -> PromotionCode:
@@ -122,20 +140,31 @@ class PromotionCodeTable(DocumentTable[PromotionCode]):
 
 _session_decoder = msgspec.json.Decoder(CheckoutSession)
 
+_INSERT_SESSION = (
+    "insert into checkout_sessions (id, status, version, state, client_secret_hash, created_at)"
+    " values ($1, $2, $3, $4, $5, $6)"
+)
+
 
 class SessionTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
+        self._free: set[str] = set()
 
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
         lock = " for update" if for_update else ""
         state = await self._conn.fetchval(f"select state from checkout_sessions where id = $1{lock}", session_id)
         return None if state is None else _session_decoder.decode(state)
 
+    async def find_free(self, session_ids: Iterable[str]) -> None:
+        """Reads which of these ids are not taken, in one round trip: `add` then queues their rows to be
+        written together. The caller holds their session locks, so nobody takes them meanwhile."""
+        wanted = set(session_ids)
+        taken = await self._conn.fetch("select id from checkout_sessions where id = any($1::text[])", list(wanted))
+        self._free |= wanted - {r["id"] for r in taken}
+
     async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
-        inserted = await self._conn.fetchval(
-            "insert into checkout_sessions (id, status, version, state, client_secret_hash, created_at)"
-            " values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing returning true",
+        args = (
             session.id,
             session.status,
             session.version,
@@ -143,12 +172,17 @@ class SessionTable:
             secret_hash,
             session.created_at,
         )
+        if session.id in self._free:
+            self._free.discard(session.id)
+            self._conn.later(_INSERT_SESSION, *args)
+            return True
+        inserted = await self._conn.fetchval(f"{_INSERT_SESSION} on conflict (id) do nothing returning true", *args)
         return bool(inserted)
 
     async def save(self, session: CheckoutSession) -> None:
         # A completed session keeps its first invoice's figures in columns of their own, for reporting.
         done = session.status == "complete"
-        await self._conn.execute(
+        self._conn.later(
             "update checkout_sessions set status = $2, version = $3, state = $4, completed_at = $5,"
             " amount_total = $6, upsell_amount = $7, updated_at = now() where id = $1",
             session.id,
@@ -171,10 +205,26 @@ class SessionTable:
 
 
 class InboxTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
+        self._recorded: dict[str, bool] = {}
+
+    async def record(self, events: Sequence[tuple[str, str]]) -> None:
+        """Records many event ids in one round trip; `first_delivery` then answers for them from memory."""
+        ids = [event_id for event_id, _ in events]
+        new = await self._conn.fetch(
+            "insert into inbox (event_id, type) select * from unnest($1::text[], $2::text[])"
+            " on conflict do nothing returning event_id",
+            ids,
+            [event_type for _, event_type in events],
+        )
+        fresh = {r["event_id"] for r in new}
+        self._recorded.update((event_id, event_id in fresh) for event_id in ids)
 
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
+        recorded = self._recorded.pop(event_id, None)
+        if recorded is not None:
+            return recorded
         # A concurrent duplicate blocks on the key until the first commits, then finds it taken.
         inserted = await self._conn.fetchval(
             "insert into inbox (event_id, type) values ($1, $2) on conflict do nothing returning true",
@@ -185,10 +235,12 @@ class InboxTable:
 
 
 class ParkedTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
+        self._read: dict[str, list[tuple[int, bytes]]] = {}
 
     async def park(self, event_id: str, session_id: str, body: bytes) -> None:
+        self._read.pop(session_id, None)
         await self._conn.execute(
             "insert into parked_events (event_id, session_id, body) values ($1, $2, $3)"
             " on conflict (event_id) do nothing",
@@ -197,7 +249,24 @@ class ParkedTable:
             body,
         )
 
+    async def read_ahead(self, session_ids: Iterable[str]) -> None:
+        """Reads the events parked for these sessions in one round trip; `take` then answers from memory."""
+        wanted = list(set(session_ids))
+        rows = await self._conn.fetch(
+            "select session_id, seq, body from parked_events where session_id = any($1::text[]) order by seq",
+            wanted,
+        )
+        read: dict[str, list[tuple[int, bytes]]] = {key: [] for key in wanted}
+        for r in rows:
+            read[r["session_id"]].append((r["seq"], bytes(r["body"])))
+        self._read.update(read)
+
     async def take(self, session_id: str) -> list[bytes]:
+        read = self._read.pop(session_id, None)
+        if read is not None:
+            if read:
+                self._conn.later("delete from parked_events where seq = any($1::bigint[])", [seq for seq, _ in read])
+            return [body for _, body in read]
         rows = await self._conn.fetch(
             "with taken as (delete from parked_events where session_id = $1 returning seq, body)"
             " select body from taken order by seq",
@@ -206,29 +275,22 @@ class ParkedTable:
         return [bytes(r["body"]) for r in rows]
 
 
+_INSERT_OUTBOX = (
+    "insert into outbox (event_id, type, correlation_id, body, dead_letter_reason, dead_letter_detail)"
+    " values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing"
+)
+
+
 class OutboxTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    """Outbox rows are queued and written with the commit; one statement for all of them keeps their order."""
+
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
     async def add(self, event_id: str, event_type: str, correlation_id: str, body: bytes) -> None:
-        await self._conn.execute(
-            "insert into outbox (event_id, type, correlation_id, body) values ($1, $2, $3, $4)",
-            event_id,
-            event_type,
-            correlation_id,
-            body,
-        )
+        self._conn.later(_INSERT_OUTBOX, event_id, event_type, correlation_id, body, None, None)
 
     async def add_dead_letter(
         self, event_id: str, event_type: str, correlation_id: str, body: bytes, reason: str, detail: str
     ) -> None:
-        await self._conn.execute(
-            "insert into outbox (event_id, type, correlation_id, body, dead_letter_reason, dead_letter_detail)"
-            " values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
-            event_id,
-            event_type,
-            correlation_id,
-            body,
-            reason,
-            detail,
-        )
+        self._conn.later(_INSERT_OUTBOX, event_id, event_type, correlation_id, body, reason, detail)

@@ -11,13 +11,14 @@ import asyncpg
 import msgspec
 
 from service.adapters.postgres.repositories import DocumentTable
+from service.adapters.postgres.statements import Statements
 from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
 _order_decoder = msgspec.json.Decoder(UpgradeOrder)
 
 
 class UpgradePathTable(DocumentTable[UpgradePath]):
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "upgrade_paths", UpgradePath)
 
     async def all(self) -> list[UpgradePath]:
@@ -26,7 +27,7 @@ class UpgradePathTable(DocumentTable[UpgradePath]):
 
 
 class ApiKeyTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
     async def add(self, key_id: str, name: str, roles: list[str], secret_hash: bytes) -> None:
@@ -54,7 +55,7 @@ async def find_api_key(pool: asyncpg.Pool, secret_hash: bytes) -> tuple[str, lis
 
 
 class UpgradeOrderTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
     async def add(self, order: UpgradeOrder, idempotency_key: str | None) -> bool:
@@ -82,7 +83,7 @@ class UpgradeOrderTable:
 
 
 class UpgradeLinkTable:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
     async def add(self, link: UpgradeLinkRecord) -> None:
@@ -110,7 +111,7 @@ class UpgradeLinkTable:
 
 
 class ReportQueries:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
     async def summary(self, start: datetime, end: datetime) -> list[dict[str, Any]]:

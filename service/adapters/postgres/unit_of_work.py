@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 
 import asyncpg
@@ -18,6 +19,7 @@ from service.adapters.postgres.repositories import (
     PromotionCodeTable,
     SessionTable,
 )
+from service.adapters.postgres.statements import Statements
 from service.adapters.postgres.subscription_tables import (
     ApiKeyTable,
     ReportQueries,
@@ -80,7 +82,7 @@ class PostgresUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         self._locked: set[str] = set()
-        c: asyncpg.Connection = conn  # type: ignore[assignment]
+        self._db = c = Statements(conn)  # type: ignore[arg-type]
         self.products = ProductTable(c)
         self.prices = PriceTable(c)
         self.coupons = DocumentTable(c, "coupons", Coupon)
@@ -105,7 +107,16 @@ class PostgresUnitOfWork:
             if self._tx is None:
                 pass
             elif exc_type is None:
-                await self._tx.commit()
+                try:
+                    # The queued writes go out last: one that fails there fails the unit of work.
+                    await self._db.flush()
+                except BaseException as failed:
+                    await self._rollback()
+                    if not isinstance(failed, asyncpg.DataError):
+                        raise
+                    exc = failed
+                else:
+                    await self._tx.commit()
             else:
                 await self._rollback()
         finally:
@@ -122,8 +133,20 @@ class PostgresUnitOfWork:
         # A transaction-scoped lock is held until the end: taking it again would only cost a round trip.
         if session_id in self._locked:
             return
-        await self._conn.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
+        await self._db.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
         self._locked.add(session_id)
+
+    async def lock_sessions(self, session_ids: Iterable[str]) -> None:
+        # In the order of their keys, so that two holders of several locks never wait for each other.
+        wanted = list(set(session_ids) - self._locked)
+        if not wanted:
+            return
+        await self._db.execute(
+            "select pg_advisory_xact_lock(1, key) from"
+            " (select distinct hashtext(id) as key from unnest($1::text[]) as id order by 1) as keys",
+            wanted,
+        )
+        self._locked.update(wanted)
 
     async def _rollback(self) -> None:
         assert self._conn is not None
