@@ -1,0 +1,145 @@
+"""Events consumed together are applied in one transaction; a bad one fails only itself; writes queued
+for the commit are seen by later reads and fail the unit of work when they cannot be stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.app.errors import InvalidInput
+from service.bootstrap import Service
+from service.domain import session as domain
+from service.entrypoints.consumer import Delivery
+from tests.broker import peer
+from tests.integration.helpers import seed_example_catalog
+
+pytestmark = pytest.mark.integration
+
+
+def created(session: str, price: str = "price_pro_monthly") -> dict[str, Any]:
+    return {"id": session, "mode": "subscription", "currency": "usd", "line_items": [{"price": price}]}
+
+
+def record_batch_sizes(service: Service) -> list[int]:
+    sizes: list[int] = []
+    apply = service.consumer._apply_batch
+
+    async def recorded(deliveries: Sequence[Delivery]) -> list[Any]:
+        sizes.append(len(deliveries))
+        return await apply(deliveries)
+
+    service.consumer._batches._run = recorded
+    return sizes
+
+
+async def test_queued_events_are_applied_in_batches_each_once(service: Service, amqp_url: str) -> None:
+    sessions = [f"cs_batch_{i}" for i in range(120)]
+    sizes = record_batch_sizes(service)
+    async with peer(amqp_url) as broker:
+        for session in sessions:
+            await broker.send("checkout.session.created", created(session))
+        tag = await service.declared.queue.consume(service.consumer.on_message)
+        events = [await broker.next_event() for _ in sessions]
+        assert await broker.no_more_events(0.5)
+        await service.declared.queue.cancel(tag)
+    assert max(sizes) > 1, sizes
+    assert sum(sizes) == len(sessions)
+    assert sorted(e.correlation_id or "" for e in events) == sorted(sessions)
+    assert await service.pool.fetchval("select count(*) from checkout_sessions") == len(sessions)
+    assert await service.pool.fetchval("select count(*) from inbox") == len(sessions)
+    # The outbox holds one row per session, in the order the sessions were queued.
+    rows = await service.pool.fetch("select correlation_id from outbox order by id")
+    assert [r["correlation_id"] for r in rows] == sessions
+
+
+async def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_apply(
+    service: Service, amqp_url: str
+) -> None:
+    sessions = [f"cs_mixed_{i}" for i in range(40)]
+    sizes = record_batch_sizes(service)
+    async with peer(amqp_url) as broker:
+        for i, session in enumerate(sessions):
+            await broker.send(
+                "checkout.session.created", created(session, "price_gone" if i == 17 else "price_pro_monthly")
+            )
+        tag = await service.declared.queue.consume(service.consumer.on_message)
+        dead = await broker.dead_letter()
+        events = [await broker.next_event() for _ in range(len(sessions) - 1)]
+        assert await broker.no_more_events(0.5)
+        await service.declared.queue.cancel(tag)
+    assert max(sizes) > 1, sizes
+    assert dead.headers["x-upsell-reason"] == "unknown_price"
+    assert sorted(e.correlation_id or "" for e in events) == sorted(s for i, s in enumerate(sessions) if i != 17)
+    stored = await service.pool.fetch("select id from checkout_sessions")
+    assert sorted(r["id"] for r in stored) == sorted(s for i, s in enumerate(sessions) if i != 17)
+    assert await service.pool.fetchval("select count(*) from outbox") == len(sessions) - 1
+
+
+async def test_payments_parked_in_one_batch_complete_their_sessions_in_the_next(
+    service: Service, amqp_url: str
+) -> None:
+    sessions = [f"cs_early_{i}" for i in range(25)]
+    async with peer(amqp_url) as broker:
+        for session in sessions:
+            await broker.send("checkout.session.payment_succeeded", {"session": session, "payment": f"pi_{session}"})
+        for session in sessions:
+            await broker.send("checkout.session.created", created(session))
+        tag = await service.declared.queue.consume(service.consumer.on_message)
+        events = [await broker.next_event() for _ in range(2 * len(sessions))]
+        await service.declared.queue.cancel(tag)
+    by_session: dict[str, list[str]] = {}
+    for event in events:
+        by_session.setdefault(event.correlation_id or "", []).append(event.type or "")
+    assert by_session == {s: ["checkout.session.upsell_evaluated", "checkout.session.completed"] for s in sessions}
+    assert await service.pool.fetchval("select count(*) from parked_events") == 0
+    statuses = await service.pool.fetch("select distinct status from checkout_sessions")
+    assert [r["status"] for r in statuses] == ["complete"]
+
+
+def a_session(session_id: str, note: str = "") -> domain.CheckoutSession:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    return domain.CheckoutSession(
+        id=session_id,
+        mode="payment",
+        currency="usd",
+        line_items=(),
+        upsell=domain.Upsell(False, "not_subscription", None, None),
+        created_at=now,
+        expires_at=now,
+        metadata={"note": note},
+    )
+
+
+async def test_queued_writes_are_read_back_in_the_same_unit_of_work(pool: asyncpg.Pool) -> None:
+    await seed_example_catalog(pool)
+    new_uow = PostgresUnitOfWorkFactory(pool)
+    async with new_uow() as uow:
+        await uow.lock_sessions(["cs_q1", "cs_q2"])
+        await uow.sessions.find_free(["cs_q1", "cs_q2"])
+        assert await uow.sessions.add(a_session("cs_q1"), None)
+        assert await uow.sessions.add(a_session("cs_q2"), None)
+        await uow.outbox.add("evt-q1", "t", "cs_q1", b"{}")
+        # Not written yet: the read sends the queued rows first.
+        assert (found := await uow.sessions.get("cs_q2")) is not None
+        assert found.id == "cs_q2"
+        assert not await uow.sessions.add(a_session("cs_q1"), None)
+    assert await pool.fetchval("select count(*) from checkout_sessions") == 2
+    assert await pool.fetchval("select count(*) from outbox") == 1
+
+
+async def test_a_queued_write_that_cannot_be_stored_fails_the_whole_unit_of_work(pool: asyncpg.Pool) -> None:
+    new_uow = PostgresUnitOfWorkFactory(pool)
+    with pytest.raises(InvalidInput) as refused:
+        async with new_uow() as uow:
+            await uow.inbox.record([("evt-nul", "checkout.session.created")])
+            assert await uow.inbox.first_delivery("evt-nul", "checkout.session.created")
+            await uow.sessions.find_free(["cs_nul"])
+            assert await uow.sessions.add(a_session("cs_nul", "bad\x00text"), None)
+    assert refused.value.violations[0].code == "invalid_data"
+    assert await pool.fetchval("select count(*) from checkout_sessions") == 0
+    assert await pool.fetchval("select count(*) from inbox") == 0

@@ -1,0 +1,59 @@
+"""Batches form from what arrives together, stay within their size, and fail as a whole."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from service.entrypoints.batching import Batcher
+
+
+async def test_items_that_arrive_together_run_as_one_batch_within_the_size() -> None:
+    batches: list[list[int]] = []
+
+    async def run(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        await asyncio.sleep(0)
+        return [item * 10 for item in items]
+
+    batcher = Batcher(run, max_size=4)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    assert results == [i * 10 for i in range(10)]
+    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+async def test_an_item_alone_runs_at_once_and_later_items_form_the_next_batch() -> None:
+    batches: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def run(items: Sequence[str]) -> list[str]:
+        batches.append(list(items))
+        await release.wait()
+        return list(items)
+
+    batcher = Batcher(run, max_size=100)
+    first = asyncio.create_task(batcher.submit("a"))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(batcher.submit(x)) for x in "bcd"]
+    await asyncio.sleep(0.01)
+    assert batches == [["a"]]
+    release.set()
+    assert await asyncio.gather(first, *later) == ["a", "b", "c", "d"]
+    assert batches == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_failed_batch_fails_each_of_its_items_and_the_next_batch_still_runs() -> None:
+    async def run(items: Sequence[int]) -> list[int]:
+        await asyncio.sleep(0)
+        if 3 in items:
+            raise ValueError("bad item")
+        return list(items)
+
+    batcher = Batcher(run, max_size=4)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(6)), return_exceptions=True)
+    assert [type(r) for r in results[:4]] == [ValueError] * 4
+    assert results[4:] == [4, 5]
+    with pytest.raises(ValueError, match="bad item"):
+        await batcher.submit(3)
