@@ -134,12 +134,16 @@ async def test_queued_writes_are_read_back_in_the_same_unit_of_work(pool: asyncp
 
 async def test_a_queued_write_that_cannot_be_stored_fails_the_whole_unit_of_work(pool: asyncpg.Pool) -> None:
     new_uow = PostgresUnitOfWorkFactory(pool)
-    with pytest.raises(InvalidInput) as refused:
+
+    async def register_unstorable() -> None:
         async with new_uow() as uow:
             await uow.inbox.record([("evt-nul", "checkout.session.created")])
             assert await uow.inbox.first_delivery("evt-nul", "checkout.session.created")
             await uow.sessions.find_free(["cs_nul"])
             assert await uow.sessions.add(a_session("cs_nul", "bad\x00text"), None)
+
+    with pytest.raises(InvalidInput) as refused:
+        await register_unstorable()
     assert refused.value.violations[0].code == "invalid_data"
     assert await pool.fetchval("select count(*) from checkout_sessions") == 0
     assert await pool.fetchval("select count(*) from inbox") == 0
