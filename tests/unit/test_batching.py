@@ -57,3 +57,26 @@ async def test_a_failed_batch_fails_each_of_its_items_and_the_next_batch_still_r
     assert results[4:] == [4, 5]
     with pytest.raises(ValueError, match="bad item"):
         await batcher.submit(3)
+
+
+async def test_with_two_workers_a_second_batch_starts_while_the_first_still_runs() -> None:
+    running: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def run(items: Sequence[int]) -> list[int]:
+        running.append(list(items))
+        await release.wait()
+        return list(items)
+
+    batcher = Batcher(run, max_size=100, concurrency=2)
+    first = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    second = [asyncio.create_task(batcher.submit(i)) for i in (2, 3)]
+    await asyncio.sleep(0.01)
+    third = asyncio.create_task(batcher.submit(4))
+    await asyncio.sleep(0.01)
+    # Two batches run at once; the third item waits for one of them to end.
+    assert running == [[1], [2, 3]]
+    release.set()
+    assert await asyncio.gather(first, *second, third) == [1, 2, 3, 4]
+    assert running == [[1], [2, 3], [4]]

@@ -1,9 +1,10 @@
 """The outbox relay: publishes committed events in order, with publisher confirms, then marks them.
 
 Woken by LISTEN/NOTIFY on `upsell_outbox` and by a polling fallback, so a lost notification or a
-restart only delays an event. One relay publishes at a time (an advisory lock), which keeps the
-events of a session in the order they were committed, also with several processes. A crash between
-the confirm and the mark re-sends the event with the same id; consumers drop it by id.
+restart only delays an event. One relay publishes at a time: the one whose connection holds the relay's
+advisory lock, which keeps the events of a session in the order they were committed, also with several
+processes; the others try again at each poll, and one takes over when the holder's connection ends.
+A crash between the confirm and the mark re-sends the event with the same id; consumers drop it by id.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange, HeadersType
+from asyncpg.pool import PoolConnectionProxy
 
 from service.metrics import Metrics
 
@@ -64,6 +66,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
+        self._conn: PoolConnectionProxy | None = None
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -74,44 +77,98 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
 
+    async def _leader(self) -> PoolConnectionProxy | None:
+        """This relay's own connection while it holds the relay lock, None while another relay does.
+
+        The lock is the connection's (not a transaction's): a batch costs two statements, the read and
+        the mark, and it is given up only with the connection.
+        """
+        if self._conn is not None and _open(self._conn):
+            return self._conn
+        await self._resign()
+        conn = await self._pool.acquire()
+        try:
+            held = await conn.fetchval("select pg_try_advisory_lock($1)", _RELAY_LOCK)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        if not held:
+            await self._pool.release(conn)
+            return None
+        self._conn = conn
+        return conn
+
+    async def _resign(self) -> None:
+        """Gives the lock up with the connection; another relay takes over at its next try."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # A connection that held the lock never goes back to the pool open. One the pool took back
+            # already (lost) refuses both calls.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await self._pool.release(conn)
+
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many (0 also when another relay holds the lock)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("select pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
-                return 0
+        conn = await self._leader()
+        if conn is None:
+            return 0
+        try:
             rows = await conn.fetch(
                 "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason,"
                 " dead_letter_detail from outbox where published_at is null order by id limit $1",
                 self._batch_size,
             )
-            for row in rows:
-                reason = row["dead_letter_reason"]
-                headers = (
-                    None
-                    if reason is None
-                    else {"x-upsell-reason": reason, "x-upsell-detail": row["dead_letter_detail"]}
-                )
-                message = outbox_message(
-                    row["event_id"], row["type"], row["correlation_id"], bytes(row["body"]), row["created_at"], headers
-                )
-                exchange = self._exchange if reason is None else self._dead_letter
-                # Sequential: each publish returns after the broker's confirm, in commit order. Not
-                # mandatory: an event type no worker has bound a queue for is dropped by the broker.
-                await exchange.publish(message, routing_key=row["type"], mandatory=False)
-                if reason is None:
-                    self._metrics.events_published.labels(row["type"]).inc()
-            if rows:
+        except BaseException:
+            await self._resign()
+            raise
+        for wave in _waves(rows):
+            await self._publish(wave)
+        if rows:
+            try:
                 await conn.execute(
-                    "update outbox set published_at = now() where id = any($1::bigint[])",
-                    [r["id"] for r in rows],
+                    "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
                 )
-            return len(rows)
+            except BaseException:
+                await self._resign()
+                raise
+        return len(rows)
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> None:
+        """Publishes rows of different correlation ids together; returns when the broker confirmed all.
+
+        They start in commit order and take the channel in that order (its lock is first come, first
+        served), so the broker receives them in commit order; only the confirms are awaited together.
+        """
+        publishes = []
+        for row in rows:
+            reason = row["dead_letter_reason"]
+            headers = (
+                None if reason is None else {"x-upsell-reason": reason, "x-upsell-detail": row["dead_letter_detail"]}
+            )
+            message = outbox_message(
+                row["event_id"], row["type"], row["correlation_id"], bytes(row["body"]), row["created_at"], headers
+            )
+            exchange = self._exchange if reason is None else self._dead_letter
+            # Not mandatory: an event type no worker has bound a queue for is dropped by the broker.
+            publishes.append(exchange.publish(message, routing_key=row["type"], mandatory=False))
+        results = await asyncio.gather(*publishes, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        for row in rows:
+            if row["dead_letter_reason"] is None:
+                self._metrics.events_published.labels(row["type"]).inc()
 
     async def drain(self) -> int:
         """Publishes until the outbox is empty; used at shutdown."""
         total = 0
-        while published := await self.publish_batch():
-            total += published
+        try:
+            while published := await self.publish_batch():
+                total += published
+        finally:
+            await self._resign()
         return total
 
     async def run(self) -> None:
@@ -138,6 +195,7 @@ class OutboxRelay:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+            await self._resign()
 
     async def _listen(self) -> None:
         """Keeps a LISTEN connection open, reconnecting when the database comes back."""
@@ -158,3 +216,26 @@ class OutboxRelay:
                     await conn.remove_listener(CHANNEL, self.wake)
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
+
+
+def _open(conn: PoolConnectionProxy) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        # The pool took the connection back when it was lost.
+        return False
+
+
+def _waves(rows: list[asyncpg.Record]) -> list[list[asyncpg.Record]]:
+    """The rows in waves, in commit order within each: a correlation id's second row goes in the wave
+    after its first, so it is only sent once the first was confirmed. A refused publish then never
+    leaves a later event of the same session confirmed before an earlier one."""
+    waves: list[list[asyncpg.Record]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        index = seen.get(row["correlation_id"], 0)
+        seen[row["correlation_id"]] = index + 1
+        if index == len(waves):
+            waves.append([])
+        waves[index].append(row)
+    return waves
