@@ -35,12 +35,12 @@ async def read_ahead(uow: UnitOfWork, events: Sequence[InboundEvent]) -> None:
     """Takes the locks and reads what handling these events needs in a few round trips for all of them,
     so that `handle_event` then goes to the database only for what is rare (discounts, payments)."""
     await uow.lock_sessions(session_of(event) for event in events)
-    await uow.inbox.record([(event.id, str(event.__struct_config__.tag)) for event in events])
     created = [event.data for event in events if isinstance(event, SessionCreated)]
-    if created:
-        await uow.prices.with_upsells({item.price for data in created for item in data.line_items})
-        await uow.sessions.find_free(data.id for data in created)
-        await uow.parked.read_ahead(data.id for data in created)
+    await uow.read_ahead(
+        [(event.id, str(event.__struct_config__.tag)) for event in events],
+        [data.id for data in created],
+        {item.price for data in created for item in data.line_items},
+    )
 
 
 async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: datetime) -> Outcome:

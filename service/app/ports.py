@@ -43,10 +43,6 @@ class PromotionCodes(Documents[PromotionCode], Protocol):
 class Sessions(Protocol):
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None: ...
 
-    async def find_free(self, session_ids: Iterable[str]) -> None:
-        """Reads ahead which of these (locked) ids are free, so that `add` can write them with the commit."""
-        ...
-
     async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
         """Inserts a new session; False when the id is taken."""
         ...
@@ -59,10 +55,6 @@ class Sessions(Protocol):
 
 
 class Inbox(Protocol):
-    async def record(self, events: Sequence[tuple[str, str]]) -> None:
-        """Records many (event id, type) at once; `first_delivery` then answers for them from memory."""
-        ...
-
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
         """Records the event id; False when it was seen before (a duplicate)."""
         ...
@@ -70,10 +62,6 @@ class Inbox(Protocol):
 
 class ParkedEvents(Protocol):
     async def park(self, event_id: str, session_id: str, body: bytes) -> None: ...
-
-    async def read_ahead(self, session_ids: Iterable[str]) -> None:
-        """Reads the events parked for these (locked) sessions at once, for `take` to answer from memory."""
-        ...
 
     async def take(self, session_id: str) -> list[bytes]:
         """Removes and returns the events parked for a session, in arrival order."""
@@ -149,6 +137,15 @@ class UnitOfWork(Protocol):
 
     async def lock_sessions(self, session_ids: Iterable[str]) -> None:
         """Locks several sessions in one round trip."""
+        ...
+
+    async def read_ahead(
+        self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
+    ) -> None:
+        """For a batch, with `new_sessions` locked: records the events (id, type) in the inbox and reads
+        which new sessions are free, the events parked for them and the prices with their upsells, in
+        one round trip. The inbox, sessions, parked events and prices then answer for them from memory,
+        and the new sessions' rows are written with the commit."""
         ...
 
     async def __aenter__(self) -> UnitOfWork: ...

@@ -121,7 +121,7 @@ async def test_queued_writes_are_read_back_in_the_same_unit_of_work(pool: asyncp
     new_uow = PostgresUnitOfWorkFactory(pool)
     async with new_uow() as uow:
         await uow.lock_sessions(["cs_q1", "cs_q2"])
-        await uow.sessions.find_free(["cs_q1", "cs_q2"])
+        await uow.read_ahead([], ["cs_q1", "cs_q2"], [])
         assert await uow.sessions.add(a_session("cs_q1"), None)
         assert await uow.sessions.add(a_session("cs_q2"), None)
         await uow.outbox.add("evt-q1", "t", "cs_q1", b"{}")
@@ -138,9 +138,9 @@ async def test_a_queued_write_that_cannot_be_stored_fails_the_whole_unit_of_work
 
     async def register_unstorable() -> None:
         async with new_uow() as uow:
-            await uow.inbox.record([("evt-nul", "checkout.session.created")])
+            await uow.lock_sessions(["cs_nul"])
+            await uow.read_ahead([("evt-nul", "checkout.session.created")], ["cs_nul"], [])
             assert await uow.inbox.first_delivery("evt-nul", "checkout.session.created")
-            await uow.sessions.find_free(["cs_nul"])
             assert await uow.sessions.add(a_session("cs_nul", "bad\x00text"), None)
 
     with pytest.raises(InvalidInput) as refused:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -105,6 +105,11 @@ class PriceTable(DocumentTable[Price]):
                 found[price.upsell] = self._read[price.upsell]
         return found
 
+    def remember(self, asked: Iterable[str], read: dict[str, Price]) -> None:
+        """What a read ahead found for `asked` (and their upsells): `with_upsells` answers from it."""
+        self._read.update(read)
+        self._asked.update(asked)
+
     async def put(self, key: str, item: Price) -> None:
         self._asked.clear()
         self._read.clear()
@@ -156,12 +161,9 @@ class SessionTable:
         state = await self._conn.fetchval(f"select state from checkout_sessions where id = $1{lock}", session_id)
         return None if state is None else _session_decoder.decode(state)
 
-    async def find_free(self, session_ids: Iterable[str]) -> None:
-        """Reads which of these ids are not taken, in one round trip: `add` then queues their rows to be
-        written together. The caller holds their session locks, so nobody takes them meanwhile."""
-        wanted = set(session_ids)
-        taken = await self._conn.fetch("select id from checkout_sessions where id = any($1::text[])", list(wanted))
-        self._free |= wanted - {r["id"] for r in taken}
+    def remember_free(self, session_ids: Iterable[str]) -> None:
+        """Ids a read ahead found free under their session locks: `add` queues their rows for the commit."""
+        self._free.update(session_ids)
 
     async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
         args = (
@@ -209,17 +211,10 @@ class InboxTable:
         self._conn = conn
         self._recorded: dict[str, bool] = {}
 
-    async def record(self, events: Sequence[tuple[str, str]]) -> None:
-        """Records many event ids in one round trip; `first_delivery` then answers for them from memory."""
-        ids = [event_id for event_id, _ in events]
-        new = await self._conn.fetch(
-            "insert into inbox (event_id, type) select * from unnest($1::text[], $2::text[])"
-            " on conflict do nothing returning event_id",
-            ids,
-            [event_type for _, event_type in events],
-        )
-        fresh = {r["event_id"] for r in new}
-        self._recorded.update((event_id, event_id in fresh) for event_id in ids)
+    def remember(self, event_ids: Iterable[str], fresh: set[str]) -> None:
+        """Event ids a read ahead recorded, `fresh` those seen for the first time: `first_delivery`
+        answers for them from memory."""
+        self._recorded.update((event_id, event_id in fresh) for event_id in event_ids)
 
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
         recorded = self._recorded.pop(event_id, None)
@@ -249,16 +244,12 @@ class ParkedTable:
             body,
         )
 
-    async def read_ahead(self, session_ids: Iterable[str]) -> None:
-        """Reads the events parked for these sessions in one round trip; `take` then answers from memory."""
-        wanted = list(set(session_ids))
-        rows = await self._conn.fetch(
-            "select session_id, seq, body from parked_events where session_id = any($1::text[]) order by seq",
-            wanted,
-        )
-        read: dict[str, list[tuple[int, bytes]]] = {key: [] for key in wanted}
-        for r in rows:
-            read[r["session_id"]].append((r["seq"], bytes(r["body"])))
+    def remember(self, session_ids: Iterable[str], parked: Iterable[tuple[str, int, bytes]]) -> None:
+        """What a read ahead found parked (session, seq, body, in arrival order) for these locked
+        sessions: `take` answers for them from memory."""
+        read: dict[str, list[tuple[int, bytes]]] = {key: [] for key in session_ids}
+        for session_id, seq, body in parked:
+            read[session_id].append((seq, bytes(body)))
         self._read.update(read)
 
     async def take(self, session_id: str) -> list[bytes]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
@@ -44,8 +45,26 @@ from service.app.ports import (
     UpgradeOrders,
     UpgradePaths,
 )
-from service.domain.catalog import Coupon, Violation
+from service.domain.catalog import Coupon, Price, Violation
 from service.domain.subscriptions import Subscription
+
+_READ_AHEAD = """
+with fresh as (
+    insert into inbox (event_id, type) select * from unnest($1::text[], $2::text[])
+    on conflict do nothing returning event_id
+), parked as (
+    select session_id, seq, body from parked_events where session_id = any($3::text[])
+)
+select
+    array(select event_id from fresh) as fresh,
+    array(select id from checkout_sessions where id = any($3::text[])) as taken,
+    (select jsonb_object_agg(id, body) from prices where id = any($4::text[])
+        or id in (select body->>'upsell' from prices where id = any($4::text[]))) as prices,
+    array(select session_id from parked order by seq) as parked_sessions,
+    array(select seq from parked order by seq) as parked_seqs,
+    array(select body from parked order by seq) as parked_bodies
+"""
+_prices_decoder = msgspec.json.Decoder(dict[str, Price])
 
 
 class PostgresUnitOfWork:
@@ -84,12 +103,12 @@ class PostgresUnitOfWork:
         self._locked: set[str] = set()
         self._db = c = Statements(conn)  # type: ignore[arg-type]
         self.products = ProductTable(c)
-        self.prices = PriceTable(c)
+        self.prices = self._prices = PriceTable(c)
         self.coupons = DocumentTable(c, "coupons", Coupon)
         self.promotion_codes = PromotionCodeTable(c)
-        self.sessions = SessionTable(c)
-        self.inbox = InboxTable(c)
-        self.parked = ParkedTable(c)
+        self.sessions = self._sessions = SessionTable(c)
+        self.inbox = self._inbox = InboxTable(c)
+        self.parked = self._parked = ParkedTable(c)
         self.outbox = OutboxTable(c)
         self.api_keys = ApiKeyTable(c)
         self.subscriptions = DocumentTable(c, "subscriptions", Subscription)
@@ -147,6 +166,27 @@ class PostgresUnitOfWork:
             wanted,
         )
         self._locked.update(wanted)
+
+    async def read_ahead(
+        self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
+    ) -> None:
+        # One statement after the locks (a statement sees what committed before it began, so the locks
+        # must be taken by an earlier one).
+        assert all(session_id in self._locked for session_id in new_sessions)
+        asked = list(set(prices))
+        row = await self._db.fetchrow(
+            _READ_AHEAD,
+            [event_id for event_id, _ in events],
+            [event_type for _, event_type in events],
+            list(new_sessions),
+            asked,
+        )
+        assert row is not None
+        self._inbox.remember((event_id for event_id, _ in events), set(row["fresh"]))
+        self._sessions.remember_free(set(new_sessions) - set(row["taken"]))
+        self._prices.remember(asked, {} if row["prices"] is None else _prices_decoder.decode(row["prices"]))
+        parked = zip(row["parked_sessions"], row["parked_seqs"], row["parked_bodies"], strict=True)
+        self._parked.remember(new_sessions, parked)
 
     async def _rollback(self) -> None:
         assert self._conn is not None
