@@ -91,8 +91,8 @@ class Delivery(NamedTuple):
 
 MAX_BATCH = 256
 """Events written in one transaction at most."""
-CONCURRENT_BATCHES = 2
-"""Transactions of batches at once: one fills while the other waits for the database."""
+BATCH_LINGER = 0.005
+"""Seconds the first event of a batch waits for others, once events arrive faster than batches end."""
 
 
 class CheckoutConsumer:
@@ -108,14 +108,14 @@ class CheckoutConsumer:
         metrics: Metrics,
         clock: Callable[[], datetime] = utcnow,
         max_batch: int = MAX_BATCH,
-        concurrent_batches: int = CONCURRENT_BATCHES,
+        batch_linger: float = BATCH_LINGER,
     ) -> None:
         self._new_uow = new_uow
         self._dead_letter = dead_letter
         self._metrics = metrics
         self._clock = clock
         self._sessions = SessionLocks()
-        self._batches = Batcher(self._apply_batch, max_batch, concurrent_batches)
+        self._batches = Batcher(self._apply_batch, max_batch, batch_linger)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -59,24 +59,23 @@ async def test_a_failed_batch_fails_each_of_its_items_and_the_next_batch_still_r
         await batcher.submit(3)
 
 
-async def test_with_two_workers_a_second_batch_starts_while_the_first_still_runs() -> None:
-    running: list[list[int]] = []
-    release = asyncio.Event()
+async def test_once_batches_hold_several_items_the_first_waits_for_more_up_to_the_linger() -> None:
+    batches: list[list[int]] = []
 
     async def run(items: Sequence[int]) -> list[int]:
-        running.append(list(items))
-        await release.wait()
+        batches.append(list(items))
         return list(items)
 
-    batcher = Batcher(run, max_size=100, concurrency=2)
-    first = asyncio.create_task(batcher.submit(1))
-    await asyncio.sleep(0.01)
-    second = [asyncio.create_task(batcher.submit(i)) for i in (2, 3)]
-    await asyncio.sleep(0.01)
-    third = asyncio.create_task(batcher.submit(4))
-    await asyncio.sleep(0.01)
-    # Two batches run at once; the third item waits for one of them to end.
-    assert running == [[1], [2, 3]]
-    release.set()
-    assert await asyncio.gather(first, *second, third) == [1, 2, 3, 4]
-    assert running == [[1], [2, 3], [4]]
+    batcher = Batcher(run, max_size=100, linger=0.05)
+    # Alone: no wait.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await batcher.submit(0) == 0
+    assert loop.time() - started < 0.04
+    # Several at once: the batch holds more than one, so the next first item waits for company.
+    await asyncio.gather(batcher.submit(1), batcher.submit(2))
+    first = asyncio.create_task(batcher.submit(3))
+    await asyncio.sleep(0.02)
+    later = asyncio.create_task(batcher.submit(4))
+    assert list(await asyncio.gather(first, later)) == [3, 4]
+    assert batches == [[0], [1, 2], [3, 4]]
