@@ -18,6 +18,8 @@ import aio_pika
 import msgspec
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from aio_pika.exceptions import ChannelInvalidStateError
+from aiormq.abc import AbstractChannel
 
 from contracts.events import INBOUND_TYPES, InboundEvent
 from service.adapters.postgres.errors import TRANSIENT_ERRORS
@@ -85,8 +87,46 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
 
 class Delivery(NamedTuple):
     event: InboundEvent
-    body: bytes
-    message_id: str | None
+    message: AbstractIncomingMessage
+
+
+class Acks:
+    """Acks the messages of a batch with one frame when no earlier message of their channel is still
+    open (a `multiple` ack of the batch's highest delivery tag), else each on its own, so that a message
+    held back (the database away, a retry) never holds up the acks of those after it.
+
+    Every settlement goes through here: a `multiple` ack must never reach a message settled already."""
+
+    def __init__(self) -> None:
+        self._open: dict[AbstractChannel, set[int]] = {}
+
+    def opened(self, message: AbstractIncomingMessage) -> None:
+        if len(self._open) > 1:
+            # Channels gone with a dropped connection: their messages are delivered again on the new one.
+            self._open = {channel: tags for channel, tags in self._open.items() if not channel.is_closed}
+        self._open.setdefault(message.channel, set()).add(message.delivery_tag or 0)
+
+    async def ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        """Acks the messages whose channel is open; those of a closed one are delivered again."""
+        by_channel: dict[AbstractChannel, list[AbstractIncomingMessage]] = {}
+        for message in messages:
+            with contextlib.suppress(ChannelInvalidStateError):
+                by_channel.setdefault(message.channel, []).append(message)
+        for channel, group in by_channel.items():
+            tags = {m.delivery_tag or 0 for m in group}
+            still_open = self._open.get(channel, set())
+            last = max(group, key=lambda m: m.delivery_tag or 0)
+            if len(group) > 1 and not any(tag < (last.delivery_tag or 0) for tag in still_open - tags):
+                await last.ack(multiple=True)
+            else:
+                for message in group:
+                    await message.ack()
+            # Only now: the frames are queued in order, so a later `multiple` ack never overtakes them.
+            still_open -= tags
+
+    async def nack(self, message: AbstractIncomingMessage) -> None:
+        await message.nack(requeue=True)
+        self._open.get(message.channel, set()).discard(message.delivery_tag or 0)
 
 
 MAX_BATCH = 256
@@ -116,6 +156,7 @@ class CheckoutConsumer:
         self._clock = clock
         self._sessions = SessionLocks()
         self._batches = Batcher(self._apply_batch, max_batch, batch_linger)
+        self._acks = Acks()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -123,6 +164,7 @@ class CheckoutConsumer:
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
+        self._acks.opened(message)
         self._in_flight += 1
         self._idle.clear()
         # The AMQP type is the sender's; only known types become metric labels.
@@ -150,7 +192,7 @@ class CheckoutConsumer:
             if delivery_count(message) + 1 >= MAX_ATTEMPTS:
                 return await self._reject(message, "processing_failed", f"{type(error).__name__}: {error}")
             await asyncio.sleep(0.5)
-            await message.nack(requeue=True)
+            await self._acks.nack(message)
         return "requeued"
 
     async def wait_idle(self) -> None:
@@ -172,11 +214,9 @@ class CheckoutConsumer:
     async def _apply(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
         """Applies the event with those that arrived with it, then acks."""
         try:
-            outcome = await self._batches.submit(Delivery(event, message.body, message.message_id))
+            return await self._batches.submit(Delivery(event, message))
         except Exception:
             return await self._apply_alone(message, event)
-        await message.ack()
-        return outcome
 
     async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         try:
@@ -187,19 +227,24 @@ class CheckoutConsumer:
                 for delivery in deliveries:
                     # This task serves many messages: each one's log lines carry its own ids.
                     structlog.contextvars.bind_contextvars(
-                        message_id=delivery.message_id,
+                        message_id=delivery.message.message_id,
                         event_id=delivery.event.id,
                         event_type=delivery.event.__struct_config__.tag,
                         session_id=session_of(delivery.event),
                     )
-                    outcomes.append(await handle_event(uow, delivery.event, delivery.body, now))
+                    outcomes.append(await handle_event(uow, delivery.event, delivery.message.body, now))
                 structlog.contextvars.clear_contextvars()
-            return outcomes
         except Exception as failed:
             structlog.contextvars.clear_contextvars()
             if len(deliveries) > 1:
                 log.info("batch_applied_one_by_one", events=len(deliveries), error=type(failed).__name__)
             raise
+        try:
+            await self._acks.ack([d.message for d in deliveries])
+        except Exception as lost:
+            # Committed: the broker delivers them again once the channel is back, and the inbox drops them.
+            log.warning("ack_failed", events=len(deliveries), error=type(lost).__name__)
+        return outcomes
 
     async def _apply_alone(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
         """Applies and acks; holds the message (not requeued) while the database is away."""
@@ -208,7 +253,7 @@ class CheckoutConsumer:
             try:
                 async with self._new_uow() as uow:
                     outcome = await handle_event(uow, event, message.body, self._clock())
-                await message.ack()
+                await self._acks.ack([message])
                 return outcome
             except InvalidInput as invalid:
                 first = invalid.violations[0]
@@ -218,7 +263,7 @@ class CheckoutConsumer:
                 return await self._reject(message, refused.code, refused.detail)
             except TRANSIENT_ERRORS as away:
                 if self.stopping:
-                    await message.nack(requeue=True)
+                    await self._acks.nack(message)
                     return "requeued"
                 log.warning("database_unavailable", error=type(away).__name__, backoff=backoff)
                 await asyncio.sleep(backoff)
@@ -245,6 +290,6 @@ class CheckoutConsumer:
             timestamp=message.timestamp or utcnow(),
         )
         await self._dead_letter.publish(dead, routing_key=message.routing_key or "")
-        await message.ack()
+        await self._acks.ack([message])
         log.warning("message_dead_lettered", reason=reason, detail=detail[:300])
         return "dead_lettered"

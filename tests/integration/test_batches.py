@@ -3,6 +3,7 @@ for the commit are seen by later reads and fail the unit of work when they canno
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,13 @@ async def test_queued_events_are_applied_in_batches_each_once(service: Service, 
         events = [await broker.next_event() for _ in sessions]
         assert await broker.no_more_events(0.5)
         await service.declared.queue.cancel(tag)
+        # Every message was acked (in batches): with the service's connection gone, none comes back.
+        await service.connection.close()
+        inbound = await broker.channel.get_queue(service.topology.queue)
+        back: list[object] = []
+        await inbound.consume(back.append, no_ack=True)
+        await asyncio.sleep(1.0)
+        assert back == []
     assert max(sizes) > 1, sizes
     assert sum(sizes) == len(sessions)
     assert sorted(e.correlation_id or "" for e in events) == sorted(sessions)
