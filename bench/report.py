@@ -33,7 +33,16 @@ def table(result: dict[str, Any]) -> str:
             pipe >= 0.5,
         ),
         _row(
-            f"latency at {lat['rate']:,}/s (half the max): p50 / p95 / p99 ms",
+            "service CPU per event, all at once / at half the max (us)",
+            f"{service['pipeline'].get('service_cpu_us_per_event', '')} / {lat.get('service_cpu_us_per_event', '')}",
+            "",
+            "",
+            "",
+            None,
+        ),
+        _row(
+            f"latency at {lat['rate']:,}/s (half the max; machine {lat.get('machine_busy', 0):.0%} busy):"
+            " p50 / p95 / p99 ms",
             f"{lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']}",
             "",
             "",

@@ -216,6 +216,18 @@ async def _wait_http(url: str) -> None:
     raise TimeoutError(url)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle, summed over its cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -265,9 +277,17 @@ async def bench_service() -> dict[str, Any]:
 
 
 async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
+    pid = server.process.pid
+    cpu = cpu_seconds(pid)
     pipeline = await timed_pipeline(broker, "svc", PIPELINE_EVENTS)
-    rss_10k = rss_mb(server.process.pid)
+    pipeline["service_cpu_us_per_event"] = round((cpu_seconds(pid) - cpu) / PIPELINE_EVENTS * 1e6)
+    rss_10k = rss_mb(pid)
+    cpu, busy, started = cpu_seconds(pid), machine_busy_seconds(), time.perf_counter()
     lat = await latency(broker, pipeline["per_second"] / 2)
+    lat["service_cpu_us_per_event"] = round((cpu_seconds(pid) - cpu) / lat["events"] * 1e6)
+    lat["machine_busy"] = round(
+        (machine_busy_seconds() - busy) / (time.perf_counter() - started) / (os.cpu_count() or 1), 2
+    )
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
