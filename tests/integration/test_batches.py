@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.errors import InvalidInput
@@ -51,8 +52,12 @@ async def test_queued_events_are_applied_in_batches_each_once(service: Service, 
         # Every message was acked (in batches): with the service's connection gone, none comes back.
         await service.connection.close()
         inbound = await broker.channel.get_queue(service.topology.queue)
-        back: list[object] = []
-        await inbound.consume(back.append, no_ack=True)
+        back: list[AbstractIncomingMessage] = []
+
+        async def came_back(message: AbstractIncomingMessage) -> None:
+            back.append(message)
+
+        await inbound.consume(came_back, no_ack=True)
         await asyncio.sleep(1.0)
         assert back == []
     assert max(sizes) > 1, sizes
