@@ -67,7 +67,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: PoolConnectionProxy | None = None
-        self._unmarked: list[int] = []
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -111,38 +110,30 @@ class OutboxRelay:
                 await self._pool.release(conn)
 
     async def publish_batch(self) -> int:
-        """Publishes up to one batch; returns how many (0 also when another relay holds the lock).
-
-        The rows of the batch before are marked by the statement that reads this one: a busy relay
-        spends one round trip a batch. `mark` marks them when no batch follows at once.
-        """
+        """Publishes up to one batch; returns how many (0 also when another relay holds the lock)."""
         conn = await self._leader()
         if conn is None:
             return 0
-        published, self._unmarked = self._unmarked, []
         try:
-            rows = await conn.fetch(_MARK_AND_READ, self._batch_size, published)
+            rows = await conn.fetch(
+                "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason,"
+                " dead_letter_detail from outbox where published_at is null order by id limit $1",
+                self._batch_size,
+            )
         except BaseException:
-            # Marked by the next read that succeeds; until then another relay may send them again.
-            self._unmarked = published
             await self._resign()
             raise
         for wave in _waves(rows):
             await self._publish(wave)
-        self._unmarked = [r["id"] for r in rows]
+        if rows:
+            try:
+                await conn.execute(
+                    "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
+                )
+            except BaseException:
+                await self._resign()
+                raise
         return len(rows)
-
-    async def mark(self) -> None:
-        """Marks the rows published last, when no batch follows to mark them."""
-        if not self._unmarked or self._conn is None:
-            return
-        published, self._unmarked = self._unmarked, []
-        try:
-            await self._conn.execute("update outbox set published_at = now() where id = any($1::bigint[])", published)
-        except BaseException:
-            self._unmarked = published
-            await self._resign()
-            raise
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Publishes rows of different correlation ids together; returns when the broker confirmed all.
@@ -176,7 +167,6 @@ class OutboxRelay:
         try:
             while published := await self.publish_batch():
                 total += published
-            await self.mark()
         finally:
             await self._resign()
         return total
@@ -199,17 +189,12 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if published < self._batch_size and not self._stopping:
-                    if not self._wake.is_set():
-                        with contextlib.suppress(Exception):
-                            await self.mark()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            with contextlib.suppress(Exception):
-                await self.mark()
             await self._resign()
 
     async def _listen(self) -> None:
@@ -231,13 +216,6 @@ class OutboxRelay:
                     await conn.remove_listener(CHANNEL, self.wake)
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
-
-
-_MARK_AND_READ = """
-with marked as (update outbox set published_at = now() where id = any($2::bigint[]))
-select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail
-from outbox where published_at is null and id <> all($2::bigint[]) order by id limit $1
-"""
 
 
 def _open(conn: PoolConnectionProxy) -> bool:
