@@ -49,6 +49,21 @@ def table(result: dict[str, Any]) -> str:
             "p99 < 50 ms",
             lat["p99_ms"] < 50,
         ),
+        *(
+            [
+                _row(
+                    f"bare relay at the same rate (machine {result['baseline_latency']['machine_busy']:.0%} busy):"
+                    " p50 / p95 / p99 ms",
+                    "",
+                    "{p50_ms} / {p95_ms} / {p99_ms}".format(**result["baseline_latency"]),
+                    "",
+                    "",
+                    None,
+                )
+            ]
+            if "baseline_latency" in result
+            else []
+        ),
         _row(
             "GET session (req/s, p99 ms)",
             f"{service['http_get']['rps']:,} ({service['http_get']['p99_ms']})",

@@ -140,6 +140,29 @@ async def bench_baseline_pipeline() -> dict[str, float]:
             relay.wait(10)
 
 
+async def bench_baseline_latency(rate: float) -> dict[str, float]:
+    """The bare relay's latency at the rate the service's was measured at, for reference."""
+    async with Broker() as broker:
+        relay = subprocess.Popen(
+            [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        try:
+            assert relay.stdout is not None
+            await asyncio.to_thread(relay.stdout.readline)
+            busy, started = machine_busy_seconds(), time.perf_counter()
+            result = await latency(broker, rate)
+            result["machine_busy"] = _busy_since(busy, started)
+            return result
+        finally:
+            relay.terminate()
+            relay.wait(10)
+
+
+def _busy_since(busy: float, started: float) -> float:
+    """The fraction of the machine's cores that were busy since `started`."""
+    return round((machine_busy_seconds() - busy) / (time.perf_counter() - started) / (os.cpu_count() or 1), 2)
+
+
 async def latency(broker: Broker, rate: float) -> dict[str, float]:
     """Publishes at `rate` a second for LATENCY_SECONDS; publish-to-receipt percentiles in ms."""
     count = int(rate * LATENCY_SECONDS)
@@ -285,9 +308,7 @@ async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
     cpu, busy, started = cpu_seconds(pid), machine_busy_seconds(), time.perf_counter()
     lat = await latency(broker, pipeline["per_second"] / 2)
     lat["service_cpu_us_per_event"] = round((cpu_seconds(pid) - cpu) / lat["events"] * 1e6)
-    lat["machine_busy"] = round(
-        (machine_busy_seconds() - busy) / (time.perf_counter() - started) / (os.cpu_count() or 1), 2
-    )
+    lat["machine_busy"] = _busy_since(busy, started)
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
@@ -316,11 +337,13 @@ async def main() -> int:
     baseline = await bench_baseline_pipeline()
     hello = await bench_hello()
     service = await bench_service()
+    baseline_latency = await bench_baseline_latency(service["latency"]["rate"])
     domain = bench_domain()
     when = datetime.now(UTC).isoformat(timespec="seconds")
     result = {
         "when": when,
         "baseline_pipeline": baseline,
+        "baseline_latency": baseline_latency,
         "hello": hello,
         "service": service,
         "domain": domain,
