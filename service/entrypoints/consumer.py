@@ -24,7 +24,7 @@ from aiormq.abc import AbstractChannel
 from contracts.events import INBOUND_TYPES, InboundEvent
 from service.adapters.postgres.errors import TRANSIENT_ERRORS
 from service.app.errors import InvalidInput, UseCaseError
-from service.app.inbound import Outcome, handle_event, inbound_decoder, read_ahead, session_of
+from service.app.inbound import handle_event, inbound_decoder, read_ahead, session_of
 from service.app.ports import UnitOfWorkFactory
 from service.entrypoints.batching import Batcher
 from service.metrics import Metrics
@@ -79,6 +79,13 @@ class SessionLocks:
                 del self._users[key], self._locks[key]
 
 
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    try:
+        return not message.channel.is_closed
+    except ChannelInvalidStateError:
+        return False
+
+
 def delivery_count(message: AbstractIncomingMessage) -> int:
     """How often the broker delivered this message before (quorum queues count it in a header)."""
     count = (message.headers or {}).get("x-delivery-count", 0)
@@ -116,13 +123,17 @@ class Acks:
             tags = {m.delivery_tag or 0 for m in group}
             still_open = self._open.get(channel, set())
             last = max(group, key=lambda m: m.delivery_tag or 0)
-            if len(group) > 1 and not any(tag < (last.delivery_tag or 0) for tag in still_open - tags):
-                await last.ack(multiple=True)
-            else:
-                for message in group:
-                    await message.ack()
-            # Only now: the frames are queued in order, so a later `multiple` ack never overtakes them.
-            still_open -= tags
+            try:
+                if len(group) > 1 and not any(tag < (last.delivery_tag or 0) for tag in still_open - tags):
+                    await last.ack(multiple=True)
+                else:
+                    for message in group:
+                        await message.ack()
+            finally:
+                # Only now: the frames are queued in order, so a later `multiple` ack never overtakes
+                # them. Also when one failed: these messages are done with, and a later `multiple` ack
+                # may take them along.
+                still_open -= tags
 
     async def nack(self, message: AbstractIncomingMessage) -> None:
         await message.nack(requeue=True)
@@ -188,11 +199,16 @@ class CheckoutConsumer:
     async def _failed(self, message: AbstractIncomingMessage, error: Exception) -> str:
         """A bug or a broker fault: retried a few times, then dead-lettered with the error as reason."""
         log.exception("message_failed", attempt=delivery_count(message) + 1)
-        with contextlib.suppress(Exception):
+        try:
             if delivery_count(message) + 1 >= MAX_ATTEMPTS:
                 return await self._reject(message, "processing_failed", f"{type(error).__name__}: {error}")
             await asyncio.sleep(0.5)
             await self._acks.nack(message)
+        except Exception:
+            # The dead-letter publish failed, say: back to the queue (the broker's delivery limit is the
+            # backstop). When the channel is gone the broker delivers it again anyway.
+            with contextlib.suppress(Exception):
+                await self._acks.nack(message)
         return "requeued"
 
     async def wait_idle(self) -> None:
@@ -218,12 +234,23 @@ class CheckoutConsumer:
         except Exception:
             return await self._apply_alone(message, event)
 
-    async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
+        live = [d for d in deliveries if _channel_open(d.message)]
+        if len(live) < len(deliveries):
+            # Their channel is gone (and their tasks with it): the broker delivers them again.
+            outcomes = await self._apply_live(live)
+            by_message = {id(d.message): o for d, o in zip(live, outcomes, strict=True)}
+            return [by_message.get(id(d.message), "requeued") for d in deliveries]
+        return await self._apply_live(deliveries)
+
+    async def _apply_live(self, deliveries: Sequence[Delivery]) -> list[str]:
+        if not deliveries:
+            return []
         try:
             async with self._new_uow() as uow:
                 await read_ahead(uow, [d.event for d in deliveries])
                 now = self._clock()
-                outcomes = []
+                outcomes: list[str] = []
                 for delivery in deliveries:
                     # This task serves many messages: each one's log lines carry its own ids.
                     structlog.contextvars.bind_contextvars(

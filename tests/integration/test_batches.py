@@ -27,21 +27,27 @@ def created(session: str, price: str = "price_pro_monthly") -> dict[str, Any]:
     return {"id": session, "mode": "subscription", "currency": "usd", "line_items": [{"price": price}]}
 
 
-def record_batch_sizes(service: Service) -> list[int]:
-    sizes: list[int] = []
+def record_batches(service: Service) -> list[tuple[int, bool]]:
+    """(size, committed) of each batch the consumer runs; one that fails is applied event by event."""
+    batches: list[tuple[int, bool]] = []
     apply = service.consumer._apply_batch
 
     async def recorded(deliveries: Sequence[Delivery]) -> list[Any]:
-        sizes.append(len(deliveries))
-        return await apply(deliveries)
+        try:
+            outcomes = await apply(deliveries)
+        except Exception:
+            batches.append((len(deliveries), False))
+            raise
+        batches.append((len(deliveries), True))
+        return outcomes
 
     service.consumer._batches._run = recorded
-    return sizes
+    return batches
 
 
 async def test_queued_events_are_applied_in_batches_each_once(service: Service, amqp_url: str) -> None:
     sessions = [f"cs_batch_{i}" for i in range(120)]
-    sizes = record_batch_sizes(service)
+    batches = record_batches(service)
     async with peer(amqp_url) as broker:
         for session in sessions:
             await broker.send("checkout.session.created", created(session))
@@ -60,8 +66,9 @@ async def test_queued_events_are_applied_in_batches_each_once(service: Service, 
         await inbound.consume(came_back, no_ack=True)
         await asyncio.sleep(1.0)
         assert back == []
-    assert max(sizes) > 1, sizes
-    assert sum(sizes) == len(sessions)
+    assert all(committed for _, committed in batches), batches
+    assert max(size for size, _ in batches) > 1, batches
+    assert sum(size for size, _ in batches) == len(sessions)
     assert sorted(e.correlation_id or "" for e in events) == sorted(sessions)
     assert await service.pool.fetchval("select count(*) from checkout_sessions") == len(sessions)
     assert await service.pool.fetchval("select count(*) from inbox") == len(sessions)
@@ -74,7 +81,7 @@ async def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_apply(
     service: Service, amqp_url: str
 ) -> None:
     sessions = [f"cs_mixed_{i}" for i in range(40)]
-    sizes = record_batch_sizes(service)
+    batches = record_batches(service)
     async with peer(amqp_url) as broker:
         for i, session in enumerate(sessions):
             await broker.send(
@@ -85,7 +92,9 @@ async def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_apply(
         events = [await broker.next_event() for _ in range(len(sessions) - 1)]
         assert await broker.no_more_events(0.5)
         await service.declared.queue.cancel(tag)
-    assert max(sizes) > 1, sizes
+    # The batch that held the refused event failed as a whole; every other one committed.
+    assert [committed for _, committed in batches].count(False) == 1, batches
+    assert max(size for size, _ in batches) > 1, batches
     assert dead.headers["x-upsell-reason"] == "unknown_price"
     assert sorted(e.correlation_id or "" for e in events) == sorted(s for i, s in enumerate(sessions) if i != 17)
     stored = await service.pool.fetch("select id from checkout_sessions")
@@ -97,6 +106,7 @@ async def test_payments_parked_in_one_batch_complete_their_sessions_in_the_next(
     service: Service, amqp_url: str
 ) -> None:
     sessions = [f"cs_early_{i}" for i in range(25)]
+    batches = record_batches(service)
     async with peer(amqp_url) as broker:
         for session in sessions:
             await broker.send("checkout.session.payment_succeeded", {"session": session, "payment": f"pi_{session}"})
@@ -109,6 +119,7 @@ async def test_payments_parked_in_one_batch_complete_their_sessions_in_the_next(
     for event in events:
         by_session.setdefault(event.correlation_id or "", []).append(event.type or "")
     assert by_session == {s: ["checkout.session.upsell_evaluated", "checkout.session.completed"] for s in sessions}
+    assert all(committed for _, committed in batches), batches
     assert await service.pool.fetchval("select count(*) from parked_events") == 0
     statuses = await service.pool.fetch("select distinct status from checkout_sessions")
     assert [r["status"] for r in statuses] == ["complete"]

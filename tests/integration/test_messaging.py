@@ -226,6 +226,36 @@ async def test_polling_publishes_what_no_notification_announced(running: Service
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_relay_that_cannot_publish_gives_the_lock_to_one_that_can(running: Service, broker: Peer) -> None:
+    running.relay.stop()
+    await asyncio.sleep(0.2)
+    # A relay whose broker channel is gone: every publish fails.
+    closed = await running.connection.channel(publisher_confirms=True)
+    broken_exchange = await closed.get_exchange(running.topology.outbound_exchange)
+    await closed.close()
+    async with running.consumer._new_uow() as uow:
+        await uow.outbox.add("e-stuck", "test.event", "s", b"{}")
+    broken = OutboxRelay(running.pool, broken_exchange, broken_exchange, running.metrics, poll_interval=0.2)
+    healthy = OutboxRelay(
+        running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, poll_interval=0.2
+    )
+    first = asyncio.create_task(broken.run())
+    second = None
+    try:
+        assert await eventually(lambda: _true(broken._conn is not None))
+        second = asyncio.create_task(healthy.run())
+        assert (await broker.next_event(timeout=10.0)).message_id == "e-stuck"
+    finally:
+        for task in (first, second):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_readiness_reports_a_database_that_is_gone(running: Service) -> None:
     assert await running.readiness() == {"database": True, "broker": True}
     running.pool.terminate()

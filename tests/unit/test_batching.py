@@ -79,3 +79,38 @@ async def test_once_batches_hold_several_items_the_first_waits_for_more_up_to_th
     later = asyncio.create_task(batcher.submit(4))
     assert list(await asyncio.gather(first, later)) == [3, 4]
     assert batches == [[0], [1, 2], [3, 4]]
+
+
+async def test_a_batch_of_one_ends_the_wait() -> None:
+    batcher: Batcher[int, int] = Batcher(_echo, max_size=100, linger=0.2)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(batcher.submit(1), batcher.submit(2))  # several: the next first item waits
+    started = loop.time()
+    await batcher.submit(3)
+    assert loop.time() - started >= 0.15
+    started = loop.time()
+    await batcher.submit(4)  # after a batch of one: no wait
+    assert loop.time() - started < 0.1
+
+
+async def test_an_interrupted_batch_fails_its_items_and_those_waiting_with_an_ordinary_error() -> None:
+    started = asyncio.Event()
+
+    async def run(items: Sequence[int]) -> list[int]:
+        started.set()
+        await asyncio.sleep(10)
+        return list(items)
+
+    batcher = Batcher(run, max_size=1)
+    first = asyncio.create_task(batcher.submit(1))
+    second = asyncio.create_task(batcher.submit(2))
+    await started.wait()
+    assert batcher._worker is not None
+    batcher._worker.cancel()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+
+
+async def _echo(items: Sequence[int]) -> list[int]:
+    await asyncio.sleep(0)
+    return list(items)

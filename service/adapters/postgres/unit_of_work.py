@@ -124,7 +124,8 @@ class PostgresUnitOfWork:
         assert self._conn is not None
         try:
             if self._tx is None:
-                pass
+                if exc_type is None:
+                    await self._db.flush()
             elif exc_type is None:
                 try:
                     # The queued writes go out last: one that fails there fails the unit of work.
@@ -160,9 +161,10 @@ class PostgresUnitOfWork:
         wanted = list(set(session_ids) - self._locked)
         if not wanted:
             return
+        # With ORDER BY, PostgreSQL evaluates a volatile function of the select list after the sort.
         await self._db.execute(
             "select pg_advisory_xact_lock(1, key) from"
-            " (select distinct hashtext(id) as key from unnest($1::text[]) as id order by 1) as keys",
+            " (select distinct hashtext(id) as key from unnest($1::text[]) as id) as keys order by key",
             wanted,
         )
         self._locked.update(wanted)

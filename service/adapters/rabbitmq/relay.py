@@ -24,6 +24,8 @@ from service.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 _RELAY_LOCK = 7_143_212
+RESIGN_AFTER = 3
+"""Failed batches in a row after which a relay gives the lock up for another to take."""
 CHANNEL = "upsell_outbox"
 
 
@@ -90,6 +92,8 @@ class OutboxRelay:
         try:
             held = await conn.fetchval("select pg_try_advisory_lock($1)", _RELAY_LOCK)
         except BaseException:
+            # The lock may have been granted before the failure: the connection must not go back open.
+            conn.terminate()
             await self._pool.release(conn)
             raise
         if not held:
@@ -175,16 +179,22 @@ class OutboxRelay:
         """Publishes forever; failures (broker or database away) are retried with backoff."""
         listener = asyncio.create_task(self._listen())
         backoff = 0.1
+        failures = 0
         try:
             while not self._stopping:
                 self._wake.clear()
                 try:
                     published = await self.publish_batch()
-                    backoff = 0.1
+                    backoff, failures = 0.1, 0
                 except Exception as exc:
                     # Broker or database away, or anything else: the relay must outlive it, and
                     # what was not marked published is sent again with the same ids.
                     log.warning("outbox_relay_retry", error=type(exc).__name__, detail=str(exc), backoff=backoff)
+                    failures += 1
+                    if failures >= RESIGN_AFTER:
+                        # This process cannot publish (its broker side is down, say): another replica
+                        # may, so the lock goes back until this one's next try.
+                        await self._resign()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
