@@ -39,30 +39,33 @@ class Batcher(Generic[T, R]):
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._waiting:
-            now = loop.time()
-            wait = self._waiting[0][2] + self._linger - now
-            if now < self._loaded_until and wait > 0 and len(self._waiting) < self._max_size:
-                await asyncio.sleep(wait)
-                continue
-            batch, self._waiting = self._waiting[: self._max_size], self._waiting[self._max_size :]
-            # Under load while batches hold several items; a quiet second ends it.
-            self._loaded_until = now + 1.0 if len(batch) > 1 else 0.0
-            try:
-                results = await self._run([item for item, _, _ in batch])
-            except Exception as error:
-                for _, future, _ in batch:
+        batch: list[tuple[T, asyncio.Future[R], float]] = []
+        try:
+            while self._waiting:
+                now = loop.time()
+                wait = self._waiting[0][2] + self._linger - now
+                if now < self._loaded_until and wait > 0 and len(self._waiting) < self._max_size:
+                    await asyncio.sleep(wait)
+                    continue
+                batch, self._waiting = self._waiting[: self._max_size], self._waiting[self._max_size :]
+                # Under load while batches hold several items; a batch of one ends it.
+                self._loaded_until = now + 1.0 if len(batch) > 1 else 0.0
+                try:
+                    results = await self._run([item for item, _, _ in batch])
+                except Exception as error:
+                    for _, future, _ in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future, _), result in zip(batch, results, strict=True):
                     if not future.done():
-                        future.set_exception(error)
-                continue
-            except BaseException:
-                # Cancelled: every item still here fails with an ordinary error, so that each
-                # submitter can go on (apply it alone, say) rather than wait forever.
-                stranded, self._waiting = [*batch, *self._waiting], []
-                for _, future, _ in stranded:
-                    if not future.done():
-                        future.set_exception(RuntimeError("the batch was interrupted"))
-                raise
-            for (_, future, _), result in zip(batch, results, strict=True):
+                        future.set_result(result)
+                batch = []
+        except BaseException:
+            # Cancelled (while waiting or running): every item still here fails with an ordinary error,
+            # so that each submitter can go on (apply it alone, say) rather than wait forever.
+            stranded, self._waiting = [*batch, *self._waiting], []
+            for _, future, _ in stranded:
                 if not future.done():
-                    future.set_result(result)
+                    future.set_exception(RuntimeError("the batch was interrupted"))
+            raise

@@ -114,11 +114,15 @@ class Acks:
         self._open.setdefault(message.channel, set()).add(message.delivery_tag or 0)
 
     async def ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
-        """Acks the messages whose channel is open; those of a closed one are delivered again."""
+        """Acks the messages still open on an open channel (once: a settled one is skipped); those of a
+        closed channel are delivered again. Raises the first failure after trying every channel."""
         by_channel: dict[AbstractChannel, list[AbstractIncomingMessage]] = {}
         for message in messages:
             with contextlib.suppress(ChannelInvalidStateError):
-                by_channel.setdefault(message.channel, []).append(message)
+                channel = message.channel
+                if (message.delivery_tag or 0) in self._open.get(channel, ()):
+                    by_channel.setdefault(channel, []).append(message)
+        failed: Exception | None = None
         for channel, group in by_channel.items():
             tags = {m.delivery_tag or 0 for m in group}
             still_open = self._open.get(channel, set())
@@ -129,15 +133,26 @@ class Acks:
                 else:
                     for message in group:
                         await message.ack()
+            except Exception as error:
+                failed = failed or error
             finally:
                 # Only now: the frames are queued in order, so a later `multiple` ack never overtakes
-                # them. Also when one failed: these messages are done with, and a later `multiple` ack
-                # may take them along.
+                # them. Also when one failed: these messages are done with (committed, or dead-lettered),
+                # and a later `multiple` ack may take them along.
                 still_open -= tags
+        if failed is not None:
+            raise failed
 
     async def nack(self, message: AbstractIncomingMessage) -> None:
-        await message.nack(requeue=True)
-        self._open.get(message.channel, set()).discard(message.delivery_tag or 0)
+        """Requeues a message still open (a settled one is skipped)."""
+        try:
+            still_open = self._open.get(message.channel, set())
+        except ChannelInvalidStateError:
+            return  # its channel is gone: the broker delivers it again
+        tag = message.delivery_tag or 0
+        if tag in still_open:
+            await message.nack(requeue=True)
+            still_open.discard(tag)
 
 
 MAX_BATCH = 256
@@ -266,12 +281,16 @@ class CheckoutConsumer:
             if len(deliveries) > 1:
                 log.info("batch_applied_one_by_one", events=len(deliveries), error=type(failed).__name__)
             raise
-        try:
-            await self._acks.ack([d.message for d in deliveries])
-        except Exception as lost:
-            # Committed: the broker delivers them again once the channel is back, and the inbox drops them.
-            log.warning("ack_failed", events=len(deliveries), error=type(lost).__name__)
+        await self._ack_committed([d.message for d in deliveries])
         return outcomes
+
+    async def _ack_committed(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        """Acks messages whose effects are committed (or that were dead-lettered). An ack that fails is
+        not retried: the message comes back when its channel closes, and the inbox drops it."""
+        try:
+            await self._acks.ack(messages)
+        except Exception as lost:
+            log.warning("ack_failed", messages=len(messages), error=type(lost).__name__)
 
     async def _apply_alone(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
         """Applies and acks; holds the message (not requeued) while the database is away."""
@@ -280,7 +299,7 @@ class CheckoutConsumer:
             try:
                 async with self._new_uow() as uow:
                     outcome = await handle_event(uow, event, message.body, self._clock())
-                await self._acks.ack([message])
+                await self._ack_committed([message])
                 return outcome
             except InvalidInput as invalid:
                 first = invalid.violations[0]
@@ -317,6 +336,6 @@ class CheckoutConsumer:
             timestamp=message.timestamp or utcnow(),
         )
         await self._dead_letter.publish(dead, routing_key=message.routing_key or "")
-        await self._acks.ack([message])
+        await self._ack_committed([message])
         log.warning("message_dead_lettered", reason=reason, detail=detail[:300])
         return "dead_lettered"

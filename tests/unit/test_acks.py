@@ -71,3 +71,15 @@ async def test_messages_of_a_closed_channel_are_left_to_be_delivered_again() -> 
     await acks.ack([*stale, *fresh])
     assert new.frames == [("ack", 2, True)]
     assert old.frames == []
+
+
+async def test_a_message_is_settled_once_whatever_asks_again() -> None:
+    channel = Channel()
+    acks = Acks()
+    m = delivered(acks, channel, 3)
+    await acks.ack(m[0:2])
+    await acks.ack([m[1]])
+    await acks.nack(m[0])
+    await acks.nack(m[2])
+    await acks.ack([m[2]])
+    assert channel.frames == [("ack", 2, True), ("nack", 3, False)]

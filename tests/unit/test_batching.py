@@ -111,6 +111,17 @@ async def test_an_interrupted_batch_fails_its_items_and_those_waiting_with_an_or
     assert [type(r) for r in results] == [RuntimeError, RuntimeError]
 
 
+async def test_a_worker_cancelled_while_waiting_for_company_fails_the_waiting_items() -> None:
+    batcher: Batcher[int, int] = Batcher(_echo, max_size=100, linger=10.0)
+    await asyncio.gather(batcher.submit(1), batcher.submit(2))  # several: the next first item waits
+    waiting = asyncio.create_task(batcher.submit(3))
+    await asyncio.sleep(0.05)
+    assert batcher._worker is not None
+    batcher._worker.cancel()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        await waiting
+
+
 async def _echo(items: Sequence[int]) -> list[int]:
     await asyncio.sleep(0)
     return list(items)

@@ -24,6 +24,10 @@ class Statements:
         one another (no foreign key between them, no trigger reading the other's table)."""
         self._later.setdefault(query, []).append(args)
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._later)
+
     async def flush(self) -> None:
         while self._later:
             pending, self._later = self._later, {}

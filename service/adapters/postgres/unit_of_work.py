@@ -124,8 +124,9 @@ class PostgresUnitOfWork:
         assert self._conn is not None
         try:
             if self._tx is None:
-                if exc_type is None:
-                    await self._db.flush()
+                if exc_type is None and self._db.pending:
+                    # Outside a transaction each write would commit alone, without the session's lock.
+                    raise RuntimeError("a read-only unit of work queued writes")
             elif exc_type is None:
                 try:
                     # The queued writes go out last: one that fails there fails the unit of work.

@@ -93,8 +93,10 @@ class OutboxRelay:
             held = await conn.fetchval("select pg_try_advisory_lock($1)", _RELAY_LOCK)
         except BaseException:
             # The lock may have been granted before the failure: the connection must not go back open.
-            conn.terminate()
-            await self._pool.release(conn)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await self._pool.release(conn)
             raise
         if not held:
             await self._pool.release(conn)
