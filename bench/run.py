@@ -21,6 +21,7 @@ import sys
 import time
 import timeit
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,36 +127,33 @@ async def timed_pipeline(broker: Broker, prefix: str, count: int) -> dict[str, f
     return {"events": count, "seconds": round(elapsed, 3), "per_second": round(count / elapsed, 1)}
 
 
+@contextlib.asynccontextmanager
+async def bare_relay(broker: Broker) -> AsyncIterator[None]:
+    """bench/relay_baseline.py on the broker's vhost, ready to relay, stopped on the way out."""
+    relay = subprocess.Popen(
+        [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        assert relay.stdout is not None
+        await asyncio.to_thread(relay.stdout.readline)
+        yield
+    finally:
+        relay.terminate()
+        relay.wait(10)
+
+
 async def bench_baseline_pipeline() -> dict[str, float]:
-    async with Broker() as broker:
-        relay = subprocess.Popen(
-            [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
-        )
-        try:
-            assert relay.stdout is not None
-            await asyncio.to_thread(relay.stdout.readline)
-            return await timed_pipeline(broker, "base", PIPELINE_EVENTS)
-        finally:
-            relay.terminate()
-            relay.wait(10)
+    async with Broker() as broker, bare_relay(broker):
+        return await timed_pipeline(broker, "base", PIPELINE_EVENTS)
 
 
 async def bench_baseline_latency(rate: float) -> dict[str, float]:
     """The bare relay's latency at the rate the service's was measured at, for reference."""
-    async with Broker() as broker:
-        relay = subprocess.Popen(
-            [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
-        )
-        try:
-            assert relay.stdout is not None
-            await asyncio.to_thread(relay.stdout.readline)
-            busy, started = machine_busy_seconds(), time.perf_counter()
-            result = await latency(broker, rate)
-            result["machine_busy"] = _busy_since(busy, started)
-            return result
-        finally:
-            relay.terminate()
-            relay.wait(10)
+    async with Broker() as broker, bare_relay(broker):
+        busy, started = machine_busy_seconds(), time.perf_counter()
+        result = await latency(broker, rate)
+        result["machine_busy"] = _busy_since(busy, started)
+        return result
 
 
 def _busy_since(busy: float, started: float) -> float:

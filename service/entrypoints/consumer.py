@@ -79,11 +79,12 @@ class SessionLocks:
                 del self._users[key], self._locks[key]
 
 
-def _channel_open(message: AbstractIncomingMessage) -> bool:
+def _channel_of(message: AbstractIncomingMessage) -> AbstractChannel | None:
+    """The message's channel, None once it is closed (its messages are then delivered again)."""
     try:
-        return not message.channel.is_closed
+        return message.channel
     except ChannelInvalidStateError:
-        return False
+        return None
 
 
 def delivery_count(message: AbstractIncomingMessage) -> int:
@@ -118,10 +119,9 @@ class Acks:
         closed channel are delivered again. Raises the first failure after trying every channel."""
         by_channel: dict[AbstractChannel, list[AbstractIncomingMessage]] = {}
         for message in messages:
-            with contextlib.suppress(ChannelInvalidStateError):
-                channel = message.channel
-                if (message.delivery_tag or 0) in self._open.get(channel, ()):
-                    by_channel.setdefault(channel, []).append(message)
+            channel = _channel_of(message)
+            if channel is not None and (message.delivery_tag or 0) in self._open.get(channel, ()):
+                by_channel.setdefault(channel, []).append(message)
         failed: Exception | None = None
         for channel, group in by_channel.items():
             tags = {m.delivery_tag or 0 for m in group}
@@ -145,10 +145,8 @@ class Acks:
 
     async def nack(self, message: AbstractIncomingMessage) -> None:
         """Requeues a message still open (a settled one is skipped)."""
-        try:
-            still_open = self._open.get(message.channel, set())
-        except ChannelInvalidStateError:
-            return  # its channel is gone: the broker delivers it again
+        channel = _channel_of(message)
+        still_open = self._open.get(channel, set()) if channel is not None else set()
         tag = message.delivery_tag or 0
         if tag in still_open:
             await message.nack(requeue=True)
@@ -250,13 +248,10 @@ class CheckoutConsumer:
             return await self._apply_alone(message, event)
 
     async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
-        live = [d for d in deliveries if _channel_open(d.message)]
-        if len(live) < len(deliveries):
-            # Their channel is gone (and their tasks with it): the broker delivers them again.
-            outcomes = await self._apply_live(live)
-            by_message = {id(d.message): o for d, o in zip(live, outcomes, strict=True)}
-            return [by_message.get(id(d.message), "requeued") for d in deliveries]
-        return await self._apply_live(deliveries)
+        # Those whose channel is gone (and their tasks with it) are left: the broker delivers them again.
+        live = [_channel_of(d.message) is not None for d in deliveries]
+        outcomes = iter(await self._apply_live([d for d, ok in zip(deliveries, live, strict=True) if ok]))
+        return [next(outcomes) if ok else "requeued" for ok in live]
 
     async def _apply_live(self, deliveries: Sequence[Delivery]) -> list[str]:
         if not deliveries:

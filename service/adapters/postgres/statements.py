@@ -29,13 +29,12 @@ class Statements:
         return bool(self._later)
 
     async def flush(self) -> None:
-        while self._later:
-            pending, self._later = self._later, {}
-            for query, rows in pending.items():
-                if len(rows) == 1:
-                    await self._conn.execute(query, *rows[0])
-                else:
-                    await self._conn.executemany(query, rows)
+        pending, self._later = self._later, {}
+        for query, rows in pending.items():
+            if len(rows) == 1:
+                await self._conn.execute(query, *rows[0])
+            else:
+                await self._conn.executemany(query, rows)
 
     async def execute(self, query: str, *args: Any) -> str:
         await self.flush()

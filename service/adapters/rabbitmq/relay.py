@@ -93,10 +93,7 @@ class OutboxRelay:
             held = await conn.fetchval("select pg_try_advisory_lock($1)", _RELAY_LOCK)
         except BaseException:
             # The lock may have been granted before the failure: the connection must not go back open.
-            with contextlib.suppress(asyncpg.InterfaceError):
-                conn.terminate()
-            with contextlib.suppress(asyncpg.InterfaceError):
-                await self._pool.release(conn)
+            await self._close(conn)
             raise
         if not held:
             await self._pool.release(conn)
@@ -108,12 +105,15 @@ class OutboxRelay:
         """Gives the lock up with the connection; another relay takes over at its next try."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            # A connection that held the lock never goes back to the pool open. One the pool took back
-            # already (lost) refuses both calls.
-            with contextlib.suppress(asyncpg.InterfaceError):
-                conn.terminate()
-            with contextlib.suppress(asyncpg.InterfaceError):
-                await self._pool.release(conn)
+            await self._close(conn)
+
+    async def _close(self, conn: PoolConnectionProxy) -> None:
+        """A connection that held (or may hold) the lock never goes back to the pool open. One the pool
+        took back already (lost) refuses both calls."""
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+        with contextlib.suppress(asyncpg.InterfaceError):
+            await self._pool.release(conn)
 
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many (0 also when another relay holds the lock)."""
