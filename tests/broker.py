@@ -13,7 +13,18 @@ import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
+from contracts.events import OutboundEvent
+from contracts.sessions import SessionView
 from service.adapters.rabbitmq.topology import Topology
+
+_outbound = msgspec.json.Decoder(OutboundEvent)
+
+
+def session_data(body: bytes) -> SessionView:
+    """The session an outbound checkout event carries (failing for any other event)."""
+    data = _outbound.decode(body).data
+    assert isinstance(data, SessionView), f"not a session event: {type(data).__name__}"
+    return data
 
 
 def envelope(event_type: str, data: dict[str, Any], event_id: str | None = None) -> bytes:

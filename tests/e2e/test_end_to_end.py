@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from contracts.events import OutboundEvent
-from tests.broker import peer
+from tests.broker import peer, session_data
 from tests.process import Server, apply_example_catalog, service_env, start, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ async def test_checkout_backend_frontend_and_fulfillment(server: Server, amqp_ur
         await broker.send("checkout.session.created", SESSION)
         evaluated = await broker.next_event()
         assert evaluated.type == "checkout.session.upsell_evaluated"
-        view = decode_outbound(evaluated.body).data
+        view = session_data(evaluated.body)
         assert view.upsell.eligible
         assert view.upsell.savings is not None
         assert view.upsell.savings.display == "16%"
@@ -70,14 +70,14 @@ async def test_checkout_backend_frontend_and_fulfillment(server: Server, amqp_ur
             toggled = await response.json()
         updated = await broker.next_event()
         assert updated.type == "checkout.session.line_items_updated"
-        assert decode_outbound(updated.body).data.version == toggled["version"] == 2
+        assert session_data(updated.body).version == toggled["version"] == 2
 
         await broker.send("checkout.session.payment_succeeded", {"session": "cs_e2e_1", "payment_intent": "pi_42"})
         await broker.send("checkout.session.payment_succeeded", {"session": "cs_e2e_1", "payment": "pi_42"})
         completed = await broker.next_event()
         assert completed.type == "checkout.session.completed"
         assert completed.correlation_id == "cs_e2e_1"
-        done = decode_outbound(completed.body).data
+        done = session_data(completed.body)
         assert [(i.price, i.amount_total) for i in done.line_items] == [
             ("price_pro_yearly", 100000),
             ("price_setup", 5000),

@@ -7,10 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import msgspec
 import pytest
 
-from contracts.events import OutboundEvent
+from tests.broker import session_data
 from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types, seed_example_catalog
 
 pytestmark = pytest.mark.integration
@@ -94,8 +93,7 @@ async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:
         "checkout.session.completed",
     ]
     bodies = await seeded.fetch("select body from outbox where correlation_id = 'cs_http_1' order by id")
-    completed_event = msgspec.json.decode(bytes(bodies[-1]["body"]), type=OutboundEvent)
-    assert completed_event.data.line_items[0].price == "price_pro_yearly"
+    assert session_data(bytes(bodies[-1]["body"])).line_items[0].price == "price_pro_yearly"
     promo = await seeded.fetchval("select times_redeemed from promotion_codes where id = 'WELCOME50'")
     assert promo == 1
 

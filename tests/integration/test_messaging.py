@@ -14,7 +14,7 @@ from contracts.events import OutboundEvent
 from service.adapters.rabbitmq.relay import OutboxRelay
 from service.bootstrap import Service, build
 from service.settings import Settings
-from tests.broker import Peer, envelope, peer
+from tests.broker import Peer, envelope, peer, session_data
 from tests.integration.helpers import eventually, seed_example_catalog
 
 pytestmark = pytest.mark.integration
@@ -64,9 +64,10 @@ async def test_created_event_is_evaluated_and_published_with_properties(running:
     assert message.content_type == "application/json"
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert message.timestamp is not None
-    assert event.data.upsell.eligible is True
-    assert event.data.upsell.savings is not None
-    assert event.data.upsell.savings.amount == 20000
+    upsell = session_data(message.body).upsell
+    assert upsell.eligible is True
+    assert upsell.savings is not None
+    assert upsell.savings.amount == 20000
 
     async def marked() -> bool:
         # The relay marks its batch after the broker's confirms, so just after the event arrives.
@@ -105,9 +106,8 @@ async def test_payment_before_created_is_parked_then_applied(running: Service, b
     await broker.send("checkout.session.created", CREATED)
     evaluated, completed = await broker.next_event(), await broker.next_event()
     assert evaluated.type == "checkout.session.upsell_evaluated"
-    event = decode_outbound(completed.body)
     assert completed.type == "checkout.session.completed"
-    assert event.data.status == "complete"
+    assert session_data(completed.body).status == "complete"
     assert await running.pool.fetchval("select count(*) from parked_events") == 0
 
 

@@ -10,11 +10,10 @@ import asyncpg
 import msgspec
 import pytest
 
-from contracts.events import OutboundEvent
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog
 from service.bootstrap import Service
-from tests.broker import envelope, peer
+from tests.broker import envelope, peer, session_data
 from tests.integration.helpers import ADMIN, Clock, http_client, seed_example_catalog
 
 pytestmark = pytest.mark.integration
@@ -91,7 +90,7 @@ async def test_concurrent_toggles_publish_each_change_once_in_version_order(pool
     assert final["version"] == last["version"]
     assert final["upsell"]["selected"] == last["upsell"]["selected"]
     rows = await pool.fetch("select body from outbox where type like '%line_items_updated' order by id")
-    versions = [msgspec.json.decode(bytes(r["body"]), type=OutboundEvent).data.version for r in rows]
+    versions = [session_data(bytes(r["body"])).version for r in rows]
     assert versions == list(range(2, final["version"] + 1))
 
 
