@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aio_pika
@@ -19,6 +19,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
+from service.adapters.postgres.listener import SESSIONS_CHANNEL, Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.adapters.rabbitmq.relay import OutboxRelay
@@ -26,6 +27,7 @@ from service.adapters.rabbitmq.topology import Declared, Topology, declare, queu
 from service.entrypoints.consumer import CheckoutConsumer
 from service.entrypoints.http.app import Deps, init_app
 from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -87,6 +89,7 @@ class Service:
     consumer: CheckoutConsumer
     relay: OutboxRelay
     app: web.Application
+    sessions: SessionCache = field(default_factory=SessionCache)
     _refreshing: asyncio.Task[None] | None = None
 
     async def readiness(self) -> dict[str, bool]:
@@ -144,7 +147,8 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
     outbound = await relay_channel.get_exchange(topology.outbound_exchange)
     dead_letter = await relay_channel.get_exchange(topology.dead_letter_exchange)
     ops_channel = await connection.channel(publisher_confirms=False)
-    new_uow = PostgresUnitOfWorkFactory(pool)
+    sessions = SessionCache()
+    new_uow = PostgresUnitOfWorkFactory(pool, sessions_changed=sessions.changed_many)
     consumer = CheckoutConsumer(new_uow, declared.dead_letter, metrics)
     relay = OutboxRelay(pool, outbound, dead_letter, metrics)
     service = Service(
@@ -170,8 +174,10 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
             refresh_gauges=service.refresh_gauges,
             link_secret=settings.link_secret,
             public_url=settings.public_url,
+            sessions=sessions,
         )
     )
+    service.sessions = sessions
     return service
 
 
@@ -183,6 +189,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     relay_task = asyncio.create_task(service.relay.run(), name="outbox-relay")
+    changes = Listener(service.pool, SESSIONS_CHANNEL, service.sessions.changed, service.sessions.listening_changed)
+    listener_task = asyncio.create_task(changes.run(), name="session-changes")
     runner = web.AppRunner(service.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
@@ -193,6 +201,9 @@ async def serve(settings: Settings) -> None:
         queue=service.topology.queue,
     )
     await stop.wait()
+    listener_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener_task
     await shutdown(service, runner, relay_task, consumer_tag)
 
 

@@ -53,6 +53,10 @@ class Sessions(Protocol):
 
     async def secret_hash(self, session_id: str) -> bytes | None: ...
 
+    async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+        """The session and the digest of its client secret, in one read."""
+        ...
+
 
 class Inbox(Protocol):
     async def first_delivery(self, event_id: str, event_type: str) -> bool:

@@ -19,6 +19,7 @@ from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog, read_catalog
 from service.entrypoints.http.app import Deps, init_app
 from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,19 +52,21 @@ async def _no_gauges() -> None:
 
 @asynccontextmanager
 async def http_client(
-    pool: asyncpg.Pool, clock: Clock, link_secret: str | None = None
+    pool: asyncpg.Pool, clock: Clock, link_secret: str | None = None, sessions: SessionCache | None = None
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The HTTP app on the test's database, with the admin token `admin-test-token` (and upgrade links
-    signed with `link_secret`, when given)."""
+    signed with `link_secret`, when given). GET answers are kept in `sessions` when given, as in a
+    process, else never."""
     app = init_app(
         Deps(
-            new_uow=PostgresUnitOfWorkFactory(pool),
+            new_uow=PostgresUnitOfWorkFactory(pool, None if sessions is None else sessions.changed_many),
             auth=Authenticator("admin-test-token", functools.partial(find_api_key, pool)),
             metrics=Metrics(),
             clock=clock,
             readiness=_ready,
             refresh_gauges=_no_gauges,
             link_secret=link_secret,
+            sessions=sessions or SessionCache(),
         )
     )
     async with TestClient(TestServer(app)) as client:

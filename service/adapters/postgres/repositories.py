@@ -155,6 +155,8 @@ class SessionTable:
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
         self._free: set[str] = set()
+        self.changed: set[str] = set()
+        """Sessions this unit of work changed (new ones are not changes)."""
 
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
         lock = " for update" if for_update else ""
@@ -184,6 +186,7 @@ class SessionTable:
     async def save(self, session: CheckoutSession) -> None:
         # A completed session keeps its first invoice's figures in columns of their own, for reporting.
         done = session.status == "complete"
+        self.changed.add(session.id)
         self._conn.later(
             "update checkout_sessions set status = $2, version = $3, state = $4, completed_at = $5,"
             " amount_total = $6, upsell_amount = $7, updated_at = now() where id = $1",
@@ -197,6 +200,7 @@ class SessionTable:
         )
 
     async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None:
+        self.changed.add(session_id)
         await self._conn.execute(
             "update checkout_sessions set client_secret_hash = $2 where id = $1", session_id, secret_hash
         )
@@ -204,6 +208,15 @@ class SessionTable:
     async def secret_hash(self, session_id: str) -> bytes | None:
         value = await self._conn.fetchval("select client_secret_hash from checkout_sessions where id = $1", session_id)
         return None if value is None else bytes(value)
+
+    async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+        row = await self._conn.fetchrow(
+            "select state, client_secret_hash from checkout_sessions where id = $1", session_id
+        )
+        if row is None:
+            return None
+        secret_hash = row["client_secret_hash"]
+        return _session_decoder.decode(row["state"]), None if secret_hash is None else bytes(secret_hash)
 
 
 class InboxTable:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
 import asyncpg
@@ -83,9 +83,16 @@ class PostgresUnitOfWork:
     upgrade_links: UpgradeLinks
     reports: Reports
 
-    def __init__(self, pool: asyncpg.Pool, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        read_only: bool = False,
+        sessions_changed: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
         self._pool = pool
         self._read_only = read_only
+        self._sessions_changed = sessions_changed
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
 
@@ -138,6 +145,10 @@ class PostgresUnitOfWork:
                     exc = failed
                 else:
                     await self._tx.commit()
+                    if self._sessions_changed is not None and self._sessions.changed:
+                        # Before the caller answers: what this process serves from memory is never
+                        # older than what it has just written.
+                        self._sessions_changed(self._sessions.changed)
             else:
                 await self._rollback()
         finally:
@@ -203,8 +214,11 @@ class PostgresUnitOfWork:
 
 
 class PostgresUnitOfWorkFactory:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """`sessions_changed` hears of the sessions each committed unit of work changed."""
+
+    def __init__(self, pool: asyncpg.Pool, sessions_changed: Callable[[Iterable[str]], None] | None = None) -> None:
         self.pool = pool
+        self._sessions_changed = sessions_changed
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        return PostgresUnitOfWork(self.pool, read_only=read_only)
+        return PostgresUnitOfWork(self.pool, read_only=read_only, sessions_changed=self._sessions_changed)

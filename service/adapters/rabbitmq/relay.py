@@ -19,6 +19,7 @@ import structlog
 from aio_pika.abc import AbstractExchange, HeadersType
 from asyncpg.pool import PoolConnectionProxy
 
+from service.adapters.postgres.listener import Listener
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -179,7 +180,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publishes forever; failures (broker or database away) are retried with backoff."""
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(Listener(self._pool, CHANNEL, self.wake).run())
         backoff = 0.1
         failures = 0
         try:
@@ -208,26 +209,6 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._resign()
-
-    async def _listen(self) -> None:
-        """Keeps a LISTEN connection open, reconnecting when the database comes back."""
-        while True:
-            try:
-                conn = await self._pool.acquire()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                await conn.add_listener(CHANNEL, self.wake)
-                while not conn.is_closed():  # noqa: ASYNC110 - asyncpg offers no closed event to await
-                    await asyncio.sleep(1.0)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(CHANNEL, self.wake)
-                with contextlib.suppress(Exception):
-                    await self._pool.release(conn)
 
 
 def _open(conn: PoolConnectionProxy) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from service.app.errors import Conflict, Gone, InvalidInput, NotFound, UseCaseEr
 from service.app.ports import UnitOfWorkFactory
 from service.entrypoints.http.auth import Authenticator
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
+from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,8 @@ class Deps:
     refresh_gauges: Callable[[], Awaitable[None]]
     link_secret: str | None = None
     public_url: str | None = None
+    sessions: SessionCache = field(default_factory=SessionCache)
+    """GET answers kept in memory; one that is not listening for changes keeps none."""
 
 
 DEPS = web.AppKey("deps", Deps)
@@ -42,6 +45,10 @@ DEPS = web.AppKey("deps", Deps)
 
 def deps(request: web.Request) -> Deps:
     return request.app[DEPS]
+
+
+def encode(body: Any) -> bytes:
+    return _encoder.encode(body)
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

@@ -12,9 +12,10 @@ from service.app import checkout, views
 from service.app.errors import NotFound
 from service.app.inbound import register
 from service.app.ports import UnitOfWork
-from service.entrypoints.http.app import deps, json_response
+from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.problems import ProblemError, decode_body
+from service.entrypoints.http.session_cache import CachedSession
 
 routes = web.RouteTableDef()
 
@@ -31,9 +32,11 @@ async def _client_secret(request: web.Request) -> str | None:
 
 
 async def _check_client_secret(uow: UnitOfWork, session_id: str, secret: str | None) -> None:
-    if secret is None:
-        return
-    stored = await uow.sessions.secret_hash(session_id)
+    if secret is not None:
+        _require_secret(await uow.sessions.secret_hash(session_id), secret)
+
+
+def _require_secret(stored: bytes | None, secret: str) -> None:
     if stored is None or not hmac.compare_digest(stored, digest(secret)):
         raise ProblemError(403, "forbidden", "the client secret is not valid for this session")
 
@@ -56,12 +59,23 @@ async def get_session(request: web.Request) -> web.Response:
     d = deps(request)
     session_id = request.match_info["id"]
     secret = await _client_secret(request)
-    async with d.new_uow(read_only=True) as uow:
-        await _check_client_secret(uow, session_id, secret)
-        session = await uow.sessions.get(session_id)
-    if session is None:
-        raise NotFound("session", session_id)
-    return json_response(views.session_view(session, d.clock()))
+    now = d.clock()
+    answer = d.sessions.get(session_id, now)
+    if answer is None:
+        started = d.sessions.start_read()
+        async with d.new_uow(read_only=True) as uow:
+            found = await uow.sessions.with_secret_hash(session_id)
+        if found is None:
+            if secret is not None:
+                _require_secret(None, secret)
+            raise NotFound("session", session_id)
+        session, secret_hash = found
+        view = views.session_view(session, now)
+        answer = CachedSession(session, secret_hash, view.status, encode(view))
+        d.sessions.keep(session_id, answer, started)
+    if secret is not None:
+        _require_secret(answer.secret_hash, secret)
+    return web.Response(body=answer.body, content_type="application/json")
 
 
 @routes.post("/v1/checkout/sessions/{id}/upsell")

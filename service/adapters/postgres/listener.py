@@ -1,0 +1,77 @@
+"""A connection that LISTENs on one channel for as long as the process runs, reconnecting when lost.
+
+`on_listening(True)` is called once the LISTEN is in place, `on_listening(False)` as soon as the
+connection is gone: between the two, every notification on the channel reaches `on_notify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+SESSIONS_CHANNEL = "upsell_sessions"
+"""Carries the id of every session row that changed (migration 003)."""
+RECONNECT_AFTER = 1.0
+"""Seconds between attempts while the database is away."""
+
+
+def _ignore(_: bool) -> None:
+    return None
+
+
+class Listener:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        channel: str,
+        on_notify: Callable[[str], None],
+        on_listening: Callable[[bool], None] = _ignore,
+    ) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._on_notify = on_notify
+        self._on_listening = on_listening
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._on_notify(str(payload))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                conn = await self._pool.acquire()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await asyncio.sleep(RECONNECT_AFTER)
+                continue
+            try:
+                await self._listen(conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await asyncio.sleep(RECONNECT_AFTER)
+            finally:
+                self._on_listening(False)
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(self._channel, self._notified)
+                with contextlib.suppress(Exception):
+                    await self._pool.release(conn)
+
+    async def _listen(self, conn: PoolConnectionProxy) -> None:
+        lost = asyncio.Event()
+
+        def terminated(_: object) -> None:
+            # As soon as asyncpg sees the connection end, not at the next check below.
+            self._on_listening(False)
+            lost.set()
+
+        conn.add_termination_listener(terminated)
+        try:
+            await conn.add_listener(self._channel, self._notified)
+            self._on_listening(True)
+            while not conn.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), RECONNECT_AFTER)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.remove_termination_listener(terminated)
