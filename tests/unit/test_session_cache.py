@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 from service.entrypoints.http.session_cache import CachedSession, SessionCache
-from tests.unit.test_session import EXPIRES, NOW, make_session
-
-SESSION = make_session()
+from tests.unit.test_session import EXPIRES, NOW
 
 
 def answer(session_id: str = "cs_1", version: int = 1) -> CachedSession:
-    session = replace(SESSION, id=session_id, version=version)
-    return CachedSession(session, b"digest", session.status_at(NOW), f"{session_id}@{version}".encode())
+    return CachedSession(f"{session_id}@{version}".encode(), b"digest", EXPIRES)
 
 
 def listening() -> SessionCache:

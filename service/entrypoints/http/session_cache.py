@@ -17,10 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.domain.session import CheckoutSession
-
-MAX_SESSIONS = 4096
-"""Answers kept at most; the oldest goes first."""
+MAX_SESSIONS = 2048
+"""Answers kept at most (about 1.5 kB each); the oldest goes first."""
 MAX_CHANGES = 4096
 """Recent changes remembered to tell a read that overlapped one; a read older than the oldest of them is
 not kept."""
@@ -28,11 +26,10 @@ not kept."""
 
 @dataclass(frozen=True, slots=True)
 class CachedSession:
-    session: CheckoutSession
-    secret_hash: bytes | None
-    status: str
-    """The status the answer shows: an open session's answer is stale once it has expired."""
     body: bytes
+    secret_hash: bytes | None
+    stale_from: datetime | None
+    """An answer that shows an open session is stale once the session has expired."""
 
 
 class SessionCache:
@@ -47,7 +44,7 @@ class SessionCache:
 
     def get(self, session_id: str, now: datetime) -> CachedSession | None:
         entry = self._entries.get(session_id)
-        if entry is None or entry.session.status_at(now) != entry.status:
+        if entry is None or (entry.stale_from is not None and now >= entry.stale_from):
             return None
         return entry
 

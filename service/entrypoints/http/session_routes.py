@@ -71,7 +71,7 @@ async def get_session(request: web.Request) -> web.Response:
             raise NotFound("session", session_id)
         session, secret_hash = found
         view = views.session_view(session, now)
-        answer = CachedSession(session, secret_hash, view.status, encode(view))
+        answer = CachedSession(encode(view), secret_hash, session.expires_at if view.status == "open" else None)
         d.sessions.keep(session_id, answer, started)
     if secret is not None:
         _require_secret(answer.secret_hash, secret)
