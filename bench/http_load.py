@@ -1,7 +1,8 @@
 """A closed-loop HTTP load generator in its own process: C connections for D seconds against one URL.
 
-`python bench/http_load.py METHOD URL SECONDS CONCURRENCY [TOKEN] [BODY]` prints JSON: requests, errors,
-requests a second, p50 and p99 in ms. A POST body of `toggle` alternates `{"selected": true|false}`.
+`python bench/http_load.py METHOD URL SECONDS CONCURRENCY [TOKEN] [BODY] [SPREAD]` prints JSON: requests,
+errors, requests a second, p50 and p99 in ms. A POST body of `toggle` alternates `{"selected": true|false}`.
+With SPREAD, `{i}` in the URL takes the values 0 to SPREAD - 1 in turn.
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ import time
 import aiohttp
 
 
-async def main(method: str, url: str, seconds: float, concurrency: int, token: str, body: str) -> None:
+async def main(method: str, url: str, seconds: float, concurrency: int, token: str, body: str, spread: int) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     latencies: list[float] = []
     errors = 0
+    sent = 0
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def worker(index: int) -> None:
-            nonlocal errors
+            nonlocal errors, sent
             flip = index % 2 == 0
             while time.perf_counter() < deadline:
                 payload = {"selected": flip} if body == "toggle" else None
                 flip = not flip
+                target = url.format(i=sent % spread) if spread else url
+                sent += 1
                 started = time.perf_counter()
-                async with http.request(method, url, json=payload, headers=headers) as response:
+                async with http.request(method, target, json=payload, headers=headers) as response:
                     await response.read()
                     if response.status >= 400:
                         errors += 1
@@ -53,5 +57,5 @@ async def main(method: str, url: str, seconds: float, concurrency: int, token: s
 
 
 if __name__ == "__main__":
-    args = [*sys.argv[1:], "", ""]
-    asyncio.run(main(args[0], args[1], float(args[2]), int(args[3]), args[4], args[5]))
+    args = [*sys.argv[1:], "", "", ""]
+    asyncio.run(main(args[0], args[1], float(args[2]), int(args[3]), args[4], args[5], int(args[6] or 0)))

@@ -72,6 +72,21 @@ def table(result: dict[str, Any]) -> str:
             ">= 0.5x",
             get >= 0.5,
         ),
+        *(
+            [
+                _row(
+                    f"GET of {service['http_get_first']['sessions']:,} sessions in turn, each read from the"
+                    " database (req/s, p99 ms)",
+                    f"{service['http_get_first']['rps']:,} ({service['http_get_first']['p99_ms']})",
+                    f"{hello['rps']:,} hello world",
+                    f"{service['http_get_first']['rps'] / hello['rps']:.2f}x",
+                    "",
+                    None,
+                )
+            ]
+            if "http_get_first" in service
+            else []
+        ),
         _row(
             "toggle (req/s, p99 ms)",
             f"{service['http_toggle']['rps']:,} ({service['http_toggle']['p99_ms']})",
