@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import msgspec
 import pytest
+from aio_pika.abc import AbstractExchange
 
 from contracts.events import OutboundEvent
 from service.adapters.rabbitmq.relay import OutboxRelay
@@ -254,6 +255,53 @@ async def test_a_relay_that_cannot_publish_gives_the_lock_to_one_that_can(runnin
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class HeldExchange:
+    """The real outbound exchange, with the publishes of one session held until `release` is set."""
+
+    def __init__(self, real: AbstractExchange, held: str) -> None:
+        self.real = real
+        self.held = held
+        self.release = asyncio.Event()
+        self.attempted: list[str] = []
+
+    async def publish(self, message: aio_pika.Message, routing_key: str, mandatory: bool = True) -> object:
+        self.attempted.append(message.message_id or "")
+        if message.correlation_id == self.held:
+            await self.release.wait()
+        return await self.real.publish(message, routing_key=routing_key, mandatory=mandatory)
+
+
+async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, broker: Peer) -> None:
+    running.relay.stop()
+    await asyncio.sleep(0.2)
+    for event_id in ("e-a1", "e-a2"):
+        async with running.consumer._new_uow() as uow:
+            await uow.outbox.add(event_id, "test.event", "s-a", b"{}")
+    held = HeldExchange(running.declared.outbound, "s-a")
+    relay = OutboxRelay(running.pool, cast(AbstractExchange, held), running.declared.dead_letter, running.metrics)
+    task = asyncio.create_task(relay.run())
+    try:
+        assert await eventually(lambda: _true(held.attempted == ["e-a1"]))
+        # s-a's first event is on its way and not confirmed: an event committed since goes out meanwhile,
+        # and s-a's second waits for the first's confirm.
+        async with running.consumer._new_uow() as uow:
+            await uow.outbox.add("e-b1", "test.event", "s-b", b"{}")
+        assert (await broker.next_event(timeout=10.0)).message_id == "e-b1"
+        await asyncio.sleep(0.3)
+        assert held.attempted == ["e-a1", "e-b1"]
+        held.release.set()
+        assert [(await broker.next_event(timeout=10.0)).message_id for _ in range(2)] == ["e-a1", "e-a2"]
+        assert await eventually(lambda: _count_unmarked(running, 0))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _count_unmarked(running: Service, expected: int) -> bool:
+    unmarked = await running.pool.fetchval("select count(*) from outbox where published_at is null")
+    return bool(unmarked == expected)
 
 
 async def test_readiness_reports_a_database_that_is_gone(running: Service) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -50,7 +51,22 @@ def outbox_message(
     )
 
 
+MAX_IN_FLIGHT = 1000
+"""Events published and not yet confirmed, at most."""
+_READ = (
+    "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail"
+    " from outbox where published_at is null and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
+    " order by id limit $1"
+)
+_MARK = "update outbox set published_at = now() where id = any($1::bigint[])"
+
+
 class OutboxRelay:
+    """Publishes without waiting for the confirms of what it published before: a slow confirm holds up
+    only its own event's mark. One event of a session is on its way at a time, and the next one is
+    published once the broker confirmed it, so a refused publish never leaves a session's later event
+    confirmed before an earlier one."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -60,6 +76,7 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._pool = pool
         self._exchange = exchange
@@ -67,16 +84,23 @@ class OutboxRelay:
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._max_in_flight = max_in_flight
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: PoolConnectionProxy | None = None
+        self._sending: dict[int, str] = {}
+        """Outbox ids published and not yet marked, with their correlation ids."""
+        self._publishes: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        """Publishes under way with their rows, in the order they started."""
+        self._marked = False
+        """Whether a confirmed event was marked since `run` last looked."""
 
     def wake(self, *_: object) -> None:
         self._wake.set()
 
     def stop(self) -> None:
-        """Lets `run` return after the batch in hand: a batch cut off between its publishes and their
-        mark would be published again at the next start."""
+        """Lets `run` return once what it published is confirmed and marked: an event cut off between its
+        publish and its mark would be published again at the next start."""
         self._stopping = True
         self._wake.set()
 
@@ -103,8 +127,11 @@ class OutboxRelay:
         return conn
 
     async def _resign(self) -> None:
-        """Gives the lock up with the connection; another relay takes over at its next try."""
+        """Gives the lock up with the connection; another relay takes over at its next try, and publishes
+        again what this one could not mark (with the same ids)."""
         conn, self._conn = self._conn, None
+        self._sending.clear()
+        self._publishes.clear()
         if conn is not None:
             await self._close(conn)
 
@@ -117,38 +144,31 @@ class OutboxRelay:
             await self._pool.release(conn)
 
     async def publish_batch(self) -> int:
-        """Publishes up to one batch; returns how many (0 also when another relay holds the lock)."""
+        """Marks what the broker confirmed, then publishes up to one batch of what is new (not waiting for
+        its confirms); returns how many it published (0 also when another relay holds the lock).
+        Raises the first refusal among the confirms it marked."""
         conn = await self._leader()
         if conn is None:
             return 0
         try:
-            rows = await conn.fetch(
-                "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason,"
-                " dead_letter_detail from outbox where published_at is null order by id limit $1",
-                self._batch_size,
-            )
+            refused = await self._mark_confirmed(conn)
+            room = min(self._batch_size, self._max_in_flight - len(self._sending))
+            rows = []
+            if refused is None and room > 0:
+                # Not those on their way, nor another event of their sessions.
+                rows = await conn.fetch(_READ, room, list(self._sending), list(set(self._sending.values())))
         except BaseException:
             await self._resign()
             raise
-        for wave in _waves(rows):
-            await self._publish(wave)
-        if rows:
-            try:
-                await conn.execute(
-                    "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
-                )
-            except BaseException:
-                await self._resign()
-                raise
-        return len(rows)
+        if refused is not None:
+            # Published again after the caller's backoff.
+            raise refused
+        first = _first_of_each_session(rows)
+        self._publish(first)
+        return len(first)
 
-    async def _publish(self, rows: list[asyncpg.Record]) -> None:
-        """Publishes rows of different correlation ids together; returns when the broker confirmed all.
-
-        They start in commit order and take the channel in that order (its lock is first come, first
-        served), so the broker receives them in commit order; only the confirms are awaited together.
-        """
-        publishes = []
+    def _publish(self, rows: list[asyncpg.Record]) -> None:
+        """Starts the publishes in commit order (each task takes the channel in the order it was created)."""
         for row in rows:
             reason = row["dead_letter_reason"]
             headers = (
@@ -159,24 +179,58 @@ class OutboxRelay:
             )
             exchange = self._exchange if reason is None else self._dead_letter
             # Not mandatory: an event type no worker has bound a queue for is dropped by the broker.
-            publishes.append(exchange.publish(message, routing_key=row["type"], mandatory=False))
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        failed = next((r for r in results if isinstance(r, BaseException)), None)
-        if failed is not None:
-            raise failed
-        for row in rows:
-            if row["dead_letter_reason"] is None:
-                self._metrics.events_published.labels(row["type"]).inc()
+            publish = asyncio.ensure_future(exchange.publish(message, routing_key=row["type"], mandatory=False))
+            self._publishes.append((row, publish))
+            self._sending[row["id"]] = row["correlation_id"]
+        if rows:
+            # Woken once the batch's publishes have all ended, not at each confirm: a mark is a statement.
+            batch = asyncio.gather(*(publish for _, publish in self._publishes[-len(rows) :]), return_exceptions=True)
+            batch.add_done_callback(self.wake)
+
+    async def _mark_confirmed(self, conn: PoolConnectionProxy) -> BaseException | None:
+        """Marks the rows whose publishes the broker confirmed; those refused are published again (the
+        first refusal is returned)."""
+        if not any(publish.done() for _, publish in self._publishes):
+            return None
+        confirmed: list[asyncpg.Record] = []
+        refused: BaseException | None = None
+        under_way = []
+        for row, publish in self._publishes:
+            if not publish.done():
+                under_way.append((row, publish))
+                continue
+            del self._sending[row["id"]]
+            failed = publish.exception() if not publish.cancelled() else asyncio.CancelledError()
+            if failed is None:
+                confirmed.append(row)
+            else:
+                refused = refused or failed
+        self._publishes = under_way
+        if confirmed:
+            await conn.execute(_MARK, [row["id"] for row in confirmed])
+            self._marked = True
+            for row in confirmed:
+                if row["dead_letter_reason"] is None:
+                    self._metrics.events_published.labels(row["type"]).inc()
+        return refused
+
+    async def _confirmed(self) -> None:
+        """Waits for every publish under way to end."""
+        if self._publishes:
+            await asyncio.wait([publish for _, publish in self._publishes])
 
     async def drain(self) -> int:
-        """Publishes until the outbox is empty; used at shutdown."""
+        """Publishes until the outbox is empty and everything published is marked; used at shutdown."""
         total = 0
         try:
-            while published := await self.publish_batch():
+            while True:
+                published = await self.publish_batch()
                 total += published
+                if not published and not self._publishes:
+                    return total
+                await self._confirmed()
         finally:
             await self._resign()
-        return total
 
     async def run(self) -> None:
         """Publishes forever; failures (broker or database away) are retried with backoff."""
@@ -188,7 +242,10 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     published = await self.publish_batch()
-                    backoff, failures = 0.1, 0
+                    if self._marked or not self._sending:
+                        # Working again only once the broker confirms (a publish fails only at its confirm).
+                        backoff, failures = 0.1, 0
+                    self._marked = False
                 except Exception as exc:
                     # Broker or database away, or anything else: the relay must outlive it, and
                     # what was not marked published is sent again with the same ids.
@@ -202,8 +259,13 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if published < self._batch_size and not self._stopping:
+                    # New rows (a notification) or a confirm wake it; the poll is the fallback.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            # Stopping: what was published is marked before the lock goes.
+            await self._confirmed()
+            if self._conn is not None and _open(self._conn):
+                await self._mark_confirmed(self._conn)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -219,16 +281,13 @@ def _open(conn: PoolConnectionProxy) -> bool:
         return False
 
 
-def _waves(rows: list[asyncpg.Record]) -> list[list[asyncpg.Record]]:
-    """The rows in waves, in commit order within each: a correlation id's second row goes in the wave
-    after its first, so it is only sent once the first was confirmed. A refused publish then never
-    leaves a later event of the same session confirmed before an earlier one."""
-    waves: list[list[asyncpg.Record]] = []
-    seen: dict[str, int] = {}
+def _first_of_each_session(rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """A session's first row only (rows come in id order): its next one waits until this one is
+    confirmed, so that a refused publish never leaves a later event of the session confirmed first."""
+    seen: set[str] = set()
+    first = []
     for row in rows:
-        index = seen.get(row["correlation_id"], 0)
-        seen[row["correlation_id"]] = index + 1
-        if index == len(waves):
-            waves.append([])
-        waves[index].append(row)
-    return waves
+        if row["correlation_id"] not in seen:
+            seen.add(row["correlation_id"])
+            first.append(row)
+    return first
