@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import uvloop
 from aiohttp import web
 
 
@@ -12,6 +13,8 @@ async def hello(request: web.Request) -> web.Response:
 
 
 if __name__ == "__main__":
+    # The event loop the service runs on, so that the two are compared like for like.
+    uvloop.install()
     app = web.Application()
     app.router.add_get("/hello", hello)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

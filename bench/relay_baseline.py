@@ -11,6 +11,7 @@ import signal
 import sys
 
 import aio_pika
+import uvloop
 from aio_pika.abc import AbstractIncomingMessage
 
 from service.adapters.rabbitmq.topology import Topology, declare
@@ -45,4 +46,6 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
+    # The event loop the service runs on, so that the two are compared like for like.
+    uvloop.install()
     asyncio.run(main(sys.argv[1]))
