@@ -43,3 +43,9 @@ class Metrics:
         self.http_seconds = Histogram(
             "upsell_http_request_seconds", "HTTP request duration", ["method", "route"], registry=r
         )
+        self.session_reads = Counter(
+            "upsell_session_reads",
+            "GET answers of sessions, by where they came from (memory or database)",
+            ["source"],
+            registry=r,
+        )

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from service.adapters.postgres.listener import SESSIONS_CHANNEL, Listener
+from service.entrypoints.http.app import DEPS
 from service.entrypoints.http.session_cache import SessionCache
 from tests.integration.helpers import ADMIN, Clock, eventually, http_client, seed_example_catalog
 
@@ -140,5 +141,12 @@ async def test_a_process_serves_its_own_change_at_once_without_waiting_for_the_n
         frontend = {"Authorization": f"Bearer {(await created.json())['client_secret']}"}
         assert await version(client, frontend) == 1
         assert cache.kept == 1
+        assert await version(client, frontend) == 1
         await client.post(f"{URL}/upsell", json={"selected": True}, headers=frontend)
         assert await version(client, frontend) == 2
+        registry = client.app[DEPS].metrics.registry
+        reads = {
+            source: registry.get_sample_value("upsell_session_reads_total", {"source": source})
+            for source in ("memory", "database")
+        }
+        assert reads == {"memory": 1.0, "database": 2.0}
