@@ -266,11 +266,13 @@ class HeldExchange:
         self.release = asyncio.Event()
         self.attempted: list[str] = []
 
-    async def publish(self, message: aio_pika.Message, routing_key: str, mandatory: bool = True) -> object:
+    async def publish(
+        self, message: aio_pika.Message, routing_key: str, mandatory: bool = True, timeout: float | None = None
+    ) -> object:
         self.attempted.append(message.message_id or "")
         if message.correlation_id == self.held:
             await self.release.wait()
-        return await self.real.publish(message, routing_key=routing_key, mandatory=mandatory)
+        return await self.real.publish(message, routing_key=routing_key, mandatory=mandatory, timeout=timeout)
 
 
 async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, broker: Peer) -> None:
@@ -297,6 +299,27 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_session_with_a_backlog_does_not_hold_up_the_others(running: Service, broker: Peer) -> None:
+    running.relay.stop()
+    await asyncio.sleep(0.2)
+    async with running.consumer._new_uow() as uow:
+        for index in range(30):
+            await uow.outbox.add(f"hot-{index}", "test.event", "s-hot", b"{}")
+        await uow.outbox.add("cold-0", "test.event", "s-cold", b"{}")
+    relay = OutboxRelay(
+        running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, batch_size=10
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        arrived = [(await broker.next_event(timeout=10.0)).message_id for _ in range(31)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # The other session's event goes out with the first of the backlog, not after it; the backlog in order.
+    assert arrived.index("cold-0") <= 1
+    assert [m for m in arrived if m != "cold-0"] == [f"hot-{index}" for index in range(30)]
 
 
 async def _count_unmarked(running: Service, expected: int) -> bool:

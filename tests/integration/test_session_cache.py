@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,9 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service.adapters.postgres.listener import SESSIONS_CHANNEL, Listener
+from service.adapters.postgres.listener import HEARTBEAT, SESSIONS_CHANNEL, Listener
 from service.entrypoints.http.app import DEPS
-from service.entrypoints.http.session_cache import SessionCache
+from service.entrypoints.http.session_cache import MAX_AGE, SessionCache
 from tests.integration.helpers import ADMIN, Clock, eventually, http_client, seed_example_catalog
 
 pytestmark = pytest.mark.integration
@@ -150,3 +152,44 @@ async def test_a_process_serves_its_own_change_at_once_without_waiting_for_the_n
             for source in ("memory", "database")
         }
         assert reads == {"memory": 1.0, "database": 2.0}
+
+
+async def test_an_answer_is_read_again_after_its_maximum_age(seeded: asyncpg.Pool) -> None:
+    cache = SessionCache()
+    cache.listening_changed(True)
+    clock = Clock()
+    async with http_client(seeded, clock, sessions=cache) as client:
+        await client.post("/v1/checkout/sessions", json=SESSION, headers=ADMIN)
+        for _ in range(2):
+            assert await version(client, ADMIN) == 1
+        clock.advance(MAX_AGE)
+        assert await version(client, ADMIN) == 1
+        registry = client.app[DEPS].metrics.registry
+        reads = {
+            source: registry.get_sample_value("upsell_session_reads_total", {"source": source})
+            for source in ("memory", "database")
+        }
+        assert reads == {"memory": 1.0, "database": 2.0}
+
+
+async def test_a_listener_whose_connection_stops_answering_is_replaced(seeded: asyncpg.Pool) -> None:
+    """A connection cut without a word looks open while its notifications are lost: its backend is
+    stopped here (SIGSTOP) so that it neither answers nor closes."""
+    clock = Clock()
+    async with replica(seeded, clock) as (client, cache):
+        await client.post("/v1/checkout/sessions", json=SESSION, headers=ADMIN)
+        assert await version(client, ADMIN) == 1
+        assert cache.kept == 1
+        backend = await seeded.fetchval(
+            "select pid from pg_stat_activity where datname = current_database() and query = $1",
+            f'LISTEN "{SESSIONS_CHANNEL}"',
+        )
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            assert await eventually(lambda: _true(not cache.listening), timeout=3 * HEARTBEAT)
+            assert cache.kept == 0
+        finally:
+            os.kill(backend, signal.SIGCONT)
+        assert await eventually(lambda: _true(cache.listening), timeout=10)
+        assert await version(client, ADMIN) == 1
+        assert cache.kept == 1

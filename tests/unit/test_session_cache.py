@@ -65,11 +65,21 @@ def test_losing_the_listener_drops_everything_and_every_read_under_way() -> None
     assert cache.get("cs_1", NOW) == answer()
 
 
-def test_an_open_sessions_answer_is_not_served_once_the_session_has_expired() -> None:
+def test_an_answer_is_not_served_from_when_it_goes_stale() -> None:
     cache = listening()
     cache.keep("cs_1", answer(), cache.start_read())
     assert cache.get("cs_1", EXPIRES - timedelta(seconds=1)) is not None
     assert cache.get("cs_1", EXPIRES) is None
+
+
+def test_a_change_of_every_session_drops_everything_and_every_read_under_way() -> None:
+    cache = listening()
+    cache.keep("cs_1", answer(), cache.start_read())
+    started = cache.start_read()
+    cache.changed("")  # the table was truncated
+    assert cache.kept == 0
+    cache.keep("cs_2", answer("cs_2"), started)
+    assert cache.kept == 0
 
 
 def test_the_oldest_answer_goes_first_beyond_the_limit() -> None:

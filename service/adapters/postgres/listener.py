@@ -1,7 +1,8 @@
 """A connection that LISTENs on one channel for as long as the process runs, reconnecting when lost.
 
 `on_listening(True)` is called once the LISTEN is in place, `on_listening(False)` as soon as the
-connection is gone: between the two, every notification on the channel reaches `on_notify`.
+connection is gone or has not answered a check for `HEARTBEAT` seconds: between the two, every
+notification on the channel reaches `on_notify`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ SESSIONS_CHANNEL = "upsell_sessions"
 """Carries the id of every session row that changed (migration 003)."""
 RECONNECT_AFTER = 1.0
 """Seconds between attempts while the database is away."""
+HEARTBEAT = 2.0
+"""Seconds between checks that the listening connection still answers (and seconds it has to answer):
+a connection cut without a word (a partition, a dropped NAT entry) looks open while its notifications
+are lost, and one that does not answer is replaced."""
 
 
 def _ignore(_: bool) -> None:
@@ -71,7 +76,18 @@ class Listener:
             self._on_listening(True)
             while not conn.is_closed():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), RECONNECT_AFTER)
+                    await asyncio.wait_for(lost.wait(), HEARTBEAT)
+                if not lost.is_set() and not await _answers(conn):
+                    self._on_listening(False)
+                    conn.terminate()
         finally:
             with contextlib.suppress(Exception):
                 conn.remove_termination_listener(terminated)
+
+
+async def _answers(conn: PoolConnectionProxy) -> bool:
+    try:
+        await asyncio.wait_for(conn.fetchval("select 1"), HEARTBEAT)
+    except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+    return True

@@ -144,11 +144,13 @@ class PostgresUnitOfWork:
                         raise
                     exc = failed
                 else:
-                    await self._tx.commit()
-                    if self._sessions_changed is not None and self._sessions.changed:
-                        # Before the caller answers: what this process serves from memory is never
-                        # older than what it has just written.
-                        self._sessions_changed(self._sessions.changed)
+                    try:
+                        await self._tx.commit()
+                    finally:
+                        # Before the caller answers (and also when the commit's outcome is unknown):
+                        # what this process serves from memory is never older than what it wrote.
+                        if self._sessions_changed is not None and self._sessions.changed:
+                            self._sessions_changed(self._sessions.changed)
             else:
                 await self._rollback()
         finally:

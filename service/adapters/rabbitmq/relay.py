@@ -53,10 +53,16 @@ def outbox_message(
 
 MAX_IN_FLIGHT = 1000
 """Events published and not yet confirmed, at most."""
+PUBLISH_TIMEOUT = 30.0
+"""Seconds a publish may wait for its confirm before it counts as refused (and is published again)."""
+SETTLE_BEFORE_RESIGNING = 5.0
+"""Seconds a relay giving its lock up waits for the confirms under way, so that it can mark them."""
+# The first unpublished event of each session (the next waits for its confirm), those on their way aside.
 _READ = (
     "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail"
-    " from outbox where published_at is null and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
-    " order by id limit $1"
+    " from outbox o where published_at is null and id <> all($2::bigint[]) and not exists ("
+    "select 1 from outbox e where e.published_at is null and e.correlation_id = o.correlation_id and e.id < o.id"
+    ") order by id limit $1"
 )
 _MARK = "update outbox set published_at = now() where id = any($1::bigint[])"
 
@@ -88,8 +94,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: PoolConnectionProxy | None = None
-        self._sending: dict[int, str] = {}
-        """Outbox ids published and not yet marked, with their correlation ids."""
+        self._sending: set[int] = set()
+        """Outbox ids published and not yet marked."""
         self._publishes: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         """Publishes under way with their rows, in the order they started."""
         self._marked = False
@@ -155,17 +161,15 @@ class OutboxRelay:
             room = min(self._batch_size, self._max_in_flight - len(self._sending))
             rows = []
             if refused is None and room > 0:
-                # Not those on their way, nor another event of their sessions.
-                rows = await conn.fetch(_READ, room, list(self._sending), list(set(self._sending.values())))
+                rows = await conn.fetch(_READ, room, list(self._sending))
         except BaseException:
             await self._resign()
             raise
         if refused is not None:
             # Published again after the caller's backoff.
             raise refused
-        first = _first_of_each_session(rows)
-        self._publish(first)
-        return len(first)
+        self._publish(rows)
+        return len(rows)
 
     def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Starts the publishes in commit order (each task takes the channel in the order it was created)."""
@@ -179,9 +183,11 @@ class OutboxRelay:
             )
             exchange = self._exchange if reason is None else self._dead_letter
             # Not mandatory: an event type no worker has bound a queue for is dropped by the broker.
-            publish = asyncio.ensure_future(exchange.publish(message, routing_key=row["type"], mandatory=False))
+            publish = asyncio.ensure_future(
+                exchange.publish(message, routing_key=row["type"], mandatory=False, timeout=PUBLISH_TIMEOUT)
+            )
             self._publishes.append((row, publish))
-            self._sending[row["id"]] = row["correlation_id"]
+            self._sending.add(row["id"])
         if rows:
             # Woken once the batch's publishes have all ended, not at each confirm: a mark is a statement.
             batch = asyncio.gather(*(publish for _, publish in self._publishes[-len(rows) :]), return_exceptions=True)
@@ -199,8 +205,8 @@ class OutboxRelay:
             if not publish.done():
                 under_way.append((row, publish))
                 continue
-            del self._sending[row["id"]]
-            failed = publish.exception() if not publish.cancelled() else asyncio.CancelledError()
+            self._sending.discard(row["id"])
+            failed = publish.exception() if not publish.cancelled() else RuntimeError("the publish was cancelled")
             if failed is None:
                 confirmed.append(row)
             else:
@@ -214,10 +220,21 @@ class OutboxRelay:
                     self._metrics.events_published.labels(row["type"]).inc()
         return refused
 
-    async def _confirmed(self) -> None:
-        """Waits for every publish under way to end."""
+    async def _confirmed(self, within: float | None = None) -> None:
+        """Waits for every publish under way to end (for `within` seconds at most)."""
         if self._publishes:
-            await asyncio.wait([publish for _, publish in self._publishes])
+            await asyncio.wait([publish for _, publish in self._publishes], timeout=within)
+
+    async def _settle(self, within: float | None) -> None:
+        """Waits for the publishes under way and marks what was confirmed; what is left unmarked is
+        published again later, with the same ids."""
+        await self._confirmed(within)
+        if self._conn is None or not _open(self._conn):
+            return
+        try:
+            await self._mark_confirmed(self._conn)
+        except Exception as exc:
+            log.warning("outbox_mark_failed", error=type(exc).__name__, detail=str(exc))
 
     async def drain(self) -> int:
         """Publishes until the outbox is empty and everything published is marked; used at shutdown."""
@@ -240,12 +257,12 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 self._wake.clear()
+                self._marked = False
                 try:
                     published = await self.publish_batch()
                     if self._marked or not self._sending:
                         # Working again only once the broker confirms (a publish fails only at its confirm).
                         backoff, failures = 0.1, 0
-                    self._marked = False
                 except Exception as exc:
                     # Broker or database away, or anything else: the relay must outlive it, and
                     # what was not marked published is sent again with the same ids.
@@ -253,7 +270,9 @@ class OutboxRelay:
                     failures += 1
                     if failures >= RESIGN_AFTER:
                         # This process cannot publish (its broker side is down, say): another replica
-                        # may, so the lock goes back until this one's next try.
+                        # may, so the lock goes back until this one's next try, once what is under way
+                        # has ended and what of it was confirmed is marked.
+                        await self._settle(SETTLE_BEFORE_RESIGNING)
                         await self._resign()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -263,9 +282,7 @@ class OutboxRelay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             # Stopping: what was published is marked before the lock goes.
-            await self._confirmed()
-            if self._conn is not None and _open(self._conn):
-                await self._mark_confirmed(self._conn)
+            await self._settle(None)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -279,15 +296,3 @@ def _open(conn: PoolConnectionProxy) -> bool:
     except asyncpg.InterfaceError:
         # The pool took the connection back when it was lost.
         return False
-
-
-def _first_of_each_session(rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-    """A session's first row only (rows come in id order): its next one waits until this one is
-    confirmed, so that a refused publish never leaves a later event of the session confirmed first."""
-    seen: set[str] = set()
-    first = []
-    for row in rows:
-        if row["correlation_id"] not in seen:
-            seen.add(row["correlation_id"])
-            first.append(row)
-    return first

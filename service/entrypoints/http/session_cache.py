@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 MAX_SESSIONS = 2048
 """Answers kept at most (about 1.5 kB each); the oldest goes first."""
+MAX_AGE = timedelta(seconds=30)
+"""An answer is read again after this long whatever was heard: a bound on what a notification missed
+without the listener noticing could cost."""
 MAX_CHANGES = 4096
 """Recent changes remembered to tell a read that overlapped one; a read older than the oldest of them is
 not kept."""
@@ -28,8 +31,8 @@ not kept."""
 class CachedSession:
     body: bytes
     secret_hash: bytes | None
-    stale_from: datetime | None
-    """An answer that shows an open session is stale once the session has expired."""
+    stale_from: datetime
+    """When the answer is read again: `MAX_AGE` after it was read, or when its open session expires."""
 
 
 class SessionCache:
@@ -44,7 +47,7 @@ class SessionCache:
 
     def get(self, session_id: str, now: datetime) -> CachedSession | None:
         entry = self._entries.get(session_id)
-        if entry is None or (entry.stale_from is not None and now >= entry.stale_from):
+        if entry is None or now >= entry.stale_from:
             return None
         return entry
 
@@ -62,6 +65,10 @@ class SessionCache:
         self._entries[session_id] = entry
 
     def changed(self, session_id: str) -> None:
+        """A session changed; the empty id stands for every session (the table was truncated)."""
+        if not session_id:
+            self._forget_all()
+            return
         self._clock += 1
         self._entries.pop(session_id, None)
         self._changes.pop(session_id, None)
@@ -76,11 +83,14 @@ class SessionCache:
 
     def listening_changed(self, listening: bool) -> None:
         """While not listening, changes may be missed: nothing is kept, and no read from before is."""
+        self._forget_all()
+        self.listening = listening
+
+    def _forget_all(self) -> None:
         self._clock += 1
         self._forgotten = self._clock
         self._entries.clear()
         self._changes.clear()
-        self.listening = listening
 
     @property
     def kept(self) -> int:

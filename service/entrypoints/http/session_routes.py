@@ -15,7 +15,7 @@ from service.app.ports import UnitOfWork
 from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.problems import ProblemError, decode_body
-from service.entrypoints.http.session_cache import CachedSession
+from service.entrypoints.http.session_cache import MAX_AGE, CachedSession
 
 routes = web.RouteTableDef()
 
@@ -72,7 +72,10 @@ async def get_session(request: web.Request) -> web.Response:
             raise NotFound("session", session_id)
         session, secret_hash = found
         view = views.session_view(session, now)
-        answer = CachedSession(encode(view), secret_hash, session.expires_at if view.status == "open" else None)
+        stale_from = now + MAX_AGE
+        if view.status == "open":
+            stale_from = min(stale_from, session.expires_at)
+        answer = CachedSession(encode(view), secret_hash, stale_from)
         d.sessions.keep(session_id, answer, started)
     if secret is not None:
         _require_secret(answer.secret_hash, secret)
