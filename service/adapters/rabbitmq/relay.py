@@ -57,12 +57,11 @@ PUBLISH_TIMEOUT = 30.0
 """Seconds a publish may wait for its confirm before it counts as refused (and is published again)."""
 SETTLE_BEFORE_RESIGNING = 5.0
 """Seconds a relay giving its lock up waits for the confirms under way, so that it can mark them."""
-# The first unpublished event of each session (the next waits for its confirm), those on their way aside.
+# Unpublished events, those on their way and the other events of their sessions aside.
 _READ = (
     "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail"
-    " from outbox o where published_at is null and id <> all($2::bigint[]) and not exists ("
-    "select 1 from outbox e where e.published_at is null and e.correlation_id = o.correlation_id and e.id < o.id"
-    ") order by id limit $1"
+    " from outbox where published_at is null and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
+    " order by id limit $1"
 )
 _MARK = "update outbox set published_at = now() where id = any($1::bigint[])"
 
@@ -94,8 +93,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: PoolConnectionProxy | None = None
-        self._sending: set[int] = set()
-        """Outbox ids published and not yet marked."""
+        self._sending: dict[int, str] = {}
+        """Outbox ids published and not yet marked, with their sessions."""
         self._publishes: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         """Publishes under way with their rows, in the order they started."""
         self._marked = False
@@ -158,18 +157,27 @@ class OutboxRelay:
             return 0
         try:
             refused = await self._mark_confirmed(conn)
-            room = min(self._batch_size, self._max_in_flight - len(self._sending))
-            rows = []
-            if refused is None and room > 0:
-                rows = await conn.fetch(_READ, room, list(self._sending))
+            published = 0 if refused is not None else await self._read_and_publish(conn)
         except BaseException:
             await self._resign()
             raise
         if refused is not None:
             # Published again after the caller's backoff.
             raise refused
-        self._publish(rows)
-        return len(rows)
+        return published
+
+    async def _read_and_publish(self, conn: PoolConnectionProxy) -> int:
+        published = 0
+        while (room := min(self._batch_size - published, self._max_in_flight - len(self._sending))) > 0:
+            rows = await conn.fetch(_READ, room, list(self._sending), list(set(self._sending.values())))
+            first = _first_of_each_session(rows)
+            self._publish(first)
+            published += len(first)
+            if len(rows) < room or len(first) == len(rows):
+                return published
+            # Some rows wait for an earlier event of their session: read on past that session (now on its
+            # way), so that a session with a backlog does not hold the others up.
+        return published
 
     def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Starts the publishes in commit order (each task takes the channel in the order it was created)."""
@@ -187,7 +195,7 @@ class OutboxRelay:
                 exchange.publish(message, routing_key=row["type"], mandatory=False, timeout=PUBLISH_TIMEOUT)
             )
             self._publishes.append((row, publish))
-            self._sending.add(row["id"])
+            self._sending[row["id"]] = row["correlation_id"]
         if rows:
             # Woken once the batch's publishes have all ended, not at each confirm: a mark is a statement.
             batch = asyncio.gather(*(publish for _, publish in self._publishes[-len(rows) :]), return_exceptions=True)
@@ -205,7 +213,7 @@ class OutboxRelay:
             if not publish.done():
                 under_way.append((row, publish))
                 continue
-            self._sending.discard(row["id"])
+            del self._sending[row["id"]]
             failed = publish.exception() if not publish.cancelled() else RuntimeError("the publish was cancelled")
             if failed is None:
                 confirmed.append(row)
@@ -296,3 +304,15 @@ def _open(conn: PoolConnectionProxy) -> bool:
     except asyncpg.InterfaceError:
         # The pool took the connection back when it was lost.
         return False
+
+
+def _first_of_each_session(rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """A session's first row only (rows come in id order): its next one waits until this one is
+    confirmed, so that a refused publish never leaves a later event of the session confirmed first."""
+    seen: set[str] = set()
+    first = []
+    for row in rows:
+        if row["correlation_id"] not in seen:
+            seen.add(row["correlation_id"])
+            first.append(row)
+    return first
