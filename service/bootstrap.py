@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aio_pika
@@ -98,7 +98,7 @@ class Service:
     consumer: CheckoutConsumer
     relay: OutboxRelay
     app: web.Application
-    sessions: SessionCache = field(default_factory=SessionCache)
+    sessions: SessionCache
     _refreshing: asyncio.Task[None] | None = None
 
     async def readiness(self) -> dict[str, bool]:
@@ -172,6 +172,7 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
         consumer,
         relay,
         web.Application(),
+        sessions,
     )
     service.app = init_app(
         Deps(
@@ -186,7 +187,6 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
             sessions=sessions,
         )
     )
-    service.sessions = sessions
     return service
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from service.bootstrap import Service, build
@@ -23,3 +24,10 @@ async def service(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
     await asyncio.gather(relay, return_exceptions=True)
     await built.connection.close()
     await built.pool.close()
+
+
+@pytest.fixture
+async def seeded(pool: asyncpg.Pool) -> asyncpg.Pool:
+    """The test's database with the example catalog."""
+    await seed_example_catalog(pool)
+    return pool

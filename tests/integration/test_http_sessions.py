@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.broker import session_data
-from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types, seed_example_catalog
+from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +23,6 @@ SESSION: dict[str, Any] = {
     "subscription_data": {"trial_period_days": 14},
     "metadata": {"order": "42"},
 }
-
-
-@pytest.fixture
-async def seeded(pool: asyncpg.Pool) -> asyncpg.Pool:
-    await seed_example_catalog(pool)
-    return pool
 
 
 async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import aio_pika
@@ -213,18 +214,14 @@ async def test_polling_publishes_what_no_notification_announced(running: Service
     polling = OutboxRelay(
         running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, poll_interval=0.2
     )
-    task = asyncio.create_task(polling.run())
-    async with running.pool.acquire() as conn, conn.transaction():
-        # As a replica the session fires no triggers: the row is written without its NOTIFY.
-        await conn.execute("set local session_replication_role = replica")
-        await conn.execute(
-            "insert into outbox (event_id, type, correlation_id, body) values ('e-quiet', 'test.event', 's', '{}')"
-        )
-    try:
+    async with relaying(polling):
+        async with running.pool.acquire() as conn, conn.transaction():
+            # As a replica the session fires no triggers: the row is written without its NOTIFY.
+            await conn.execute("set local session_replication_role = replica")
+            await conn.execute(
+                "insert into outbox (event_id, type, correlation_id, body) values ('e-quiet', 'test.event', 's', '{}')"
+            )
         assert (await broker.next_event(timeout=5.0)).message_id == "e-quiet"
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_relay_that_cannot_publish_gives_the_lock_to_one_that_can(running: Service, broker: Peer) -> None:
@@ -251,6 +248,17 @@ async def test_a_relay_that_cannot_publish_gives_the_lock_to_one_that_can(runnin
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def relaying(relay: OutboxRelay) -> AsyncIterator[None]:
+    """The relay runs for the block and is cancelled after it."""
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _true(value: bool) -> bool:
@@ -283,8 +291,7 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
             await uow.outbox.add(event_id, "test.event", "s-a", b"{}")
     held = HeldExchange(running.declared.outbound, "s-a")
     relay = OutboxRelay(running.pool, cast(AbstractExchange, held), running.declared.dead_letter, running.metrics)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with relaying(relay):
         assert await eventually(lambda: _true(held.attempted == ["e-a1"]))
         # s-a's first event is on its way and not confirmed: an event committed since goes out meanwhile,
         # and s-a's second waits for the first's confirm.
@@ -296,9 +303,6 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
         held.release.set()
         assert [(await broker.next_event(timeout=10.0)).message_id for _ in range(2)] == ["e-a1", "e-a2"]
         assert await eventually(lambda: _count_unmarked(running, 0))
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_session_with_a_backlog_does_not_hold_up_the_others(running: Service, broker: Peer) -> None:
@@ -311,12 +315,8 @@ async def test_a_session_with_a_backlog_does_not_hold_up_the_others(running: Ser
     relay = OutboxRelay(
         running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, batch_size=10
     )
-    task = asyncio.create_task(relay.run())
-    try:
+    async with relaying(relay):
         arrived = [(await broker.next_event(timeout=10.0)).message_id for _ in range(31)]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     # The other session's event goes out with the first of the backlog, not after it; the backlog in order.
     assert arrived.index("cold-0") <= 1
     assert [m for m in arrived if m != "cold-0"] == [f"hot-{index}" for index in range(30)]

@@ -78,7 +78,7 @@ class Listener:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), HEARTBEAT)
                 if not lost.is_set() and not await _answers(conn):
-                    self._on_listening(False)
+                    # `run` tells that it stopped listening, as for any other end of the connection.
                     conn.terminate()
         finally:
             with contextlib.suppress(Exception):

@@ -93,8 +93,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: PoolConnectionProxy | None = None
-        self._sending: dict[int, str] = {}
-        """Outbox ids published and not yet marked, with their sessions."""
         self._publishes: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         """Publishes under way with their rows, in the order they started."""
         self._marked = False
@@ -135,7 +133,6 @@ class OutboxRelay:
         """Gives the lock up with the connection; another relay takes over at its next try, and publishes
         again what this one could not mark (with the same ids)."""
         conn, self._conn = self._conn, None
-        self._sending.clear()
         self._publishes.clear()
         if conn is not None:
             await self._close(conn)
@@ -168,8 +165,14 @@ class OutboxRelay:
 
     async def _read_and_publish(self, conn: PoolConnectionProxy) -> int:
         published = 0
-        while (room := min(self._batch_size - published, self._max_in_flight - len(self._sending))) > 0:
-            rows = await conn.fetch(_READ, room, list(self._sending), list(set(self._sending.values())))
+        while (room := min(self._batch_size - published, self._max_in_flight - len(self._publishes))) > 0:
+            on_their_way = [row for row, _ in self._publishes]
+            rows = await conn.fetch(
+                _READ,
+                room,
+                [row["id"] for row in on_their_way],
+                list({row["correlation_id"] for row in on_their_way}),
+            )
             first = _first_of_each_session(rows)
             self._publish(first)
             published += len(first)
@@ -195,7 +198,6 @@ class OutboxRelay:
                 exchange.publish(message, routing_key=row["type"], mandatory=False, timeout=PUBLISH_TIMEOUT)
             )
             self._publishes.append((row, publish))
-            self._sending[row["id"]] = row["correlation_id"]
         if rows:
             # Woken once the batch's publishes have all ended, not at each confirm: a mark is a statement.
             batch = asyncio.gather(*(publish for _, publish in self._publishes[-len(rows) :]), return_exceptions=True)
@@ -213,7 +215,6 @@ class OutboxRelay:
             if not publish.done():
                 under_way.append((row, publish))
                 continue
-            del self._sending[row["id"]]
             failed = publish.exception() if not publish.cancelled() else RuntimeError("the publish was cancelled")
             if failed is None:
                 confirmed.append(row)
@@ -268,7 +269,7 @@ class OutboxRelay:
                 self._marked = False
                 try:
                     published = await self.publish_batch()
-                    if self._marked or not self._sending:
+                    if self._marked or not self._publishes:
                         # Working again only once the broker confirms (a publish fails only at its confirm).
                         backoff, failures = 0.1, 0
                 except Exception as exc:
