@@ -89,6 +89,38 @@ class SavingsView(Struct):
     display: str
 
 
+class OptionDisplay(Struct):
+    """An option's strings, formatted with babel for the session's locale: show them as they are."""
+
+    amount: str
+    """One cycle: `$1,000.00`, `￥12,000` in ja."""
+    per_interval: str
+    """One cycle and how often it bills: `$1,000.00/year`, `$300.00/3 months`, `￥12,000/年`."""
+    amount_total: str
+    """The session's total if this option is selected: `$1,050.00`."""
+
+
+class UpsellOption(Struct):
+    """One side of the offer, with what a page needs to show it without another call."""
+
+    price: str
+    interval: Literal["day", "week", "month", "year"]
+    interval_count: int
+    amount: int
+    """One cycle for the session's quantity, tiers and transforms applied, before discounts (minor units)."""
+    amount_total: int
+    """The session's total if this option is selected, discounts applied (minor units)."""
+    display: OptionDisplay
+
+
+class UpsellOptions(Struct):
+    """Both sides of the offer: `current` is always the session's original price, `upsell` the upsell
+    price, whichever is selected."""
+
+    current: UpsellOption
+    upsell: UpsellOption
+
+
 class UpsellView(Struct):
     """The upsell offer: whether the session qualifies (else `reason`), the prices, the selection."""
 
@@ -98,6 +130,8 @@ class UpsellView(Struct):
     original_price: str | None
     selected: bool
     savings: SavingsView | None
+    options: UpsellOptions | None = None
+    """Both options as a page renders them; null when the session is not eligible."""
 
 
 class SessionView(Struct, kw_only=True):

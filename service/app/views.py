@@ -9,11 +9,16 @@ from contracts.sessions import (
     CompletedSession,
     DiscountView,
     LineItemView,
+    OptionDisplay,
     RecurringView,
     SavingsView,
     SessionView,
+    UpsellOption,
+    UpsellOptions,
     UpsellView,
 )
+from service.domain.money import format_money, format_per_interval
+from service.domain.offer import Option, options
 from service.domain.session import CheckoutSession, Discount, LineTotal, invoice
 
 V = TypeVar("V", bound=SessionView)
@@ -46,6 +51,34 @@ def _discount(applied: Discount, amount: int) -> DiscountView:
     )
 
 
+def _option(option: Option, currency: str, locale: str) -> UpsellOption:
+    recurring = option.recurring
+    return UpsellOption(
+        price=option.price.id,
+        interval=recurring.interval,
+        interval_count=recurring.interval_count,
+        amount=option.amount,
+        amount_total=option.amount_total,
+        display=OptionDisplay(
+            amount=format_money(option.amount, currency, locale),
+            per_interval=format_per_interval(
+                option.amount, currency, recurring.interval, recurring.interval_count, locale
+            ),
+            amount_total=format_money(option.amount_total, currency, locale),
+        ),
+    )
+
+
+def _options(session: CheckoutSession) -> UpsellOptions | None:
+    both = options(session)
+    if both is None:
+        return None
+    return UpsellOptions(
+        _option(both.current, session.currency, session.locale),
+        _option(both.upsell, session.currency, session.locale),
+    )
+
+
 def session_view(session: CheckoutSession, now: datetime) -> SessionView:
     bill = invoice(session)
     offer = session.upsell
@@ -70,6 +103,7 @@ def session_view(session: CheckoutSession, now: datetime) -> SessionView:
             original_price=None if offer.original_price is None else offer.original_price.id,
             selected=offer.selected,
             savings=None if saved is None else SavingsView(saved.amount, str(saved.percent), saved.display),
+            options=_options(session),
         ),
         version=session.version,
         metadata=session.metadata,

@@ -12,7 +12,8 @@ from fractions import Fraction
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_percent, get_currency_precision, is_currency, parse_pattern
+from babel.numbers import format_decimal, format_percent, get_currency_precision, is_currency, parse_pattern
+from babel.units import format_compound_unit, format_unit
 
 
 class UnknownCurrency(ValueError):
@@ -96,3 +97,32 @@ def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fr
 def format_whole_percent(percent: int, locale: str = "en") -> str:
     """Formats a whole percentage for a locale: `16%` in en, `16 %` in de."""
     return str(format_percent(Decimal(percent) / 100, locale=_locale(locale)))
+
+
+@lru_cache(maxsize=256)
+def _per_interval_pattern(interval: str, count: int, locale: str) -> str:
+    """The locale's short `per` pattern for `count` intervals, `{0}` standing for the amount.
+
+    `{0}/year`, `{0}/3 months`, `{0}/Monat`; for one interval the locale's own per-unit pattern where
+    it is already written that way (`{0}/月` in ja, where the counted name would read `か月`). CLDR
+    names one interval only in a pattern with its number (`1 year`), so the name is that pattern with
+    the number taken out.
+    """
+    loc = _locale(locale)
+    unit = f"duration-{interval}"
+    compound = str(format_compound_unit("{0}", denominator_value="{1}", length="short", locale=loc))
+    named = str(format_unit(count, unit, length="long", locale=loc))
+    if count != 1:
+        return compound.replace("{1}", named)
+    own = str(format_compound_unit("{0}", denominator_unit=unit, length="long", locale=loc))
+    if own.startswith(compound.split("{1}", 1)[0]):
+        return own
+    name = named.replace(str(format_decimal(1, locale=loc)), "", 1).strip(" \xa0\u202f")
+    return compound.replace("{1}", name)
+
+
+@lru_cache(maxsize=4096)
+def format_per_interval(amount: int, currency: str, interval: str, count: int = 1, locale: str = "en") -> str:
+    """An amount and how often it bills: `$1,000.00/year`, `$300.00/3 months`, `100,00 $/Monat`,
+    `￥12,000/年`."""
+    return _per_interval_pattern(interval, count, locale).replace("{0}", format_money(amount, currency, locale))

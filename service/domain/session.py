@@ -83,12 +83,16 @@ class CheckoutSession:
             for item in self.line_items
         )
 
+    def offered_quantity(self) -> int:
+        """The quantity of the line item the upsell would replace."""
+        original = self.upsell.original_price
+        return next(i.quantity for i in self.line_items if original is not None and i.price.id == original.id)
+
     def savings(self) -> Savings | None:
         offer = self.upsell
         if not offer.eligible or offer.price is None or offer.original_price is None:
             return None
-        quantity = next(i.quantity for i in self.line_items if i.price.id == offer.original_price.id)
-        return savings(offer.original_price, offer.price, quantity, self.locale)
+        return savings(offer.original_price, offer.price, self.offered_quantity(), self.locale)
 
 
 def toggle(session: CheckoutSession, selected: bool, now: datetime) -> CheckoutSession:
@@ -178,9 +182,13 @@ def invoice(session: CheckoutSession) -> Invoice:
     return Invoice(lines, taken)
 
 
+def with_selection(session: CheckoutSession, selected: bool) -> CheckoutSession:
+    """The session as it would be with the upsell selected or not (no rule checked, no version counted)."""
+    return dataclasses.replace(session, upsell=dataclasses.replace(session.upsell, selected=selected))
+
+
 def upsell_added(session: CheckoutSession) -> int:
     """What the selected upsell adds to the first invoice over the price it replaced (0 when not selected)."""
     if not session.upsell.selected:
         return 0
-    without = dataclasses.replace(session, upsell=dataclasses.replace(session.upsell, selected=False))
-    return invoice(session).total - invoice(without).total
+    return invoice(session).total - invoice(with_selection(session, False)).total

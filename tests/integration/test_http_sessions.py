@@ -40,6 +40,24 @@ async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:
             "original_price": "price_pro_monthly",
             "selected": False,
             "savings": {"amount": 40000, "percent": "16.67", "display": "16%"},
+            "options": {
+                "current": {
+                    "price": "price_pro_monthly",
+                    "interval": "month",
+                    "interval_count": 1,
+                    "amount": 20000,
+                    "amount_total": 12500,
+                    "display": {"amount": "$200.00", "per_interval": "$200.00/month", "amount_total": "$125.00"},
+                },
+                "upsell": {
+                    "price": "price_pro_yearly",
+                    "interval": "year",
+                    "interval_count": 1,
+                    "amount": 200000,
+                    "amount_total": 102500,
+                    "display": {"amount": "$2,000.00", "per_interval": "$2,000.00/year", "amount_total": "$1,025.00"},
+                },
+            },
         }
         assert body["amount_subtotal"] == 2 * 10000 + 5000
         assert body["amount_discount"] == 12500
@@ -61,6 +79,10 @@ async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:
         assert view["line_items"][0]["amount_discount"] == 100000
         assert view["trial_period_days"] == 14
         assert view["discounts"][0]["duration_in_months"] == 4
+        offered = view["upsell"]["options"]
+        assert offered["current"]["price"] == "price_pro_monthly"
+        assert offered["upsell"]["amount_total"] == view["amount_total"]
+        assert offered == body["upsell"]["options"]
 
         again = await client.post("/v1/checkout/sessions/cs_http_1/upsell", json={"selected": True}, headers=frontend)
         assert (await again.json())["version"] == 2
