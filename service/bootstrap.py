@@ -185,6 +185,8 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
             link_secret=settings.link_secret,
             public_url=settings.public_url,
             sessions=sessions,
+            cors_origins=settings.cors_origins,
+            demo=settings.demo,
         )
     )
     return service

@@ -52,11 +52,15 @@ async def _no_gauges() -> None:
 
 @asynccontextmanager
 async def http_client(
-    pool: asyncpg.Pool, clock: Clock, link_secret: str | None = None, sessions: SessionCache | None = None
+    pool: asyncpg.Pool,
+    clock: Clock,
+    link_secret: str | None = None,
+    sessions: SessionCache | None = None,
+    cors_origins: tuple[str, ...] = (),
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The HTTP app on the test's database, with the admin token `admin-test-token` (and upgrade links
     signed with `link_secret`, when given). GET answers are kept in `sessions` when given, as in a
-    process, else never."""
+    process, else never; pages of `cors_origins` may call the client-secret endpoints."""
     app = init_app(
         Deps(
             new_uow=PostgresUnitOfWorkFactory(pool, None if sessions is None else sessions.changed_many),
@@ -67,6 +71,7 @@ async def http_client(
             refresh_gauges=_no_gauges,
             link_secret=link_secret,
             sessions=sessions or SessionCache(),
+            cors_origins=cors_origins,
         )
     )
     async with TestClient(TestServer(app)) as client:

@@ -38,3 +38,26 @@ def test_reads_every_variable_and_hides_secrets() -> None:
 def test_bad_port_is_refused(port: str) -> None:
     with pytest.raises(ValueError, match="UPSELL_HTTP_PORT"):
         Settings.from_env({"UPSELL_HTTP_PORT": port})
+
+
+def test_cors_origins_are_exact_origins() -> None:
+    settings = Settings.from_env(
+        {"UPSELL_CORS_ORIGINS": " https://Shop.example , http://127.0.0.1:3000,,https://shop.example"}
+    )
+    assert settings.cors_origins == ("https://shop.example", "http://127.0.0.1:3000")
+    assert Settings.from_env({}).cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.example/", "https://shop.example/checkout", "*", "https://*.shop.example", "shop.example"]
+)
+def test_cors_origin_that_a_browser_never_sends_is_refused(origin: str) -> None:
+    with pytest.raises(ValueError, match="UPSELL_CORS_ORIGINS"):
+        Settings.from_env({"UPSELL_CORS_ORIGINS": origin})
+
+
+def test_demo_is_off_unless_switched_on() -> None:
+    assert Settings.from_env({}).demo is False
+    assert Settings.from_env({"UPSELL_DEMO": "on"}).demo is True
+    with pytest.raises(ValueError, match="UPSELL_DEMO"):
+        Settings.from_env({"UPSELL_DEMO": "maybe"})

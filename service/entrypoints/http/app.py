@@ -38,6 +38,10 @@ class Deps:
     public_url: str | None = None
     sessions: SessionCache = field(default_factory=SessionCache)
     """GET answers kept in memory; one that is not listening for changes keeps none."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose pages may read and toggle a session with its client secret."""
+    demo: bool = False
+    """Serve the reference checkout page at /demo/checkout."""
 
 
 DEPS = web.AppKey("deps", Deps)
@@ -109,12 +113,25 @@ async def problems_middleware(
 
 
 def init_app(dependencies: Deps) -> web.Application:
-    from service.entrypoints.http import catalog_routes, ops_routes, session_routes, subscription_routes
+    from service.entrypoints.http import (
+        catalog_routes,
+        cors,
+        demo_routes,
+        element_routes,
+        ops_routes,
+        session_routes,
+        subscription_routes,
+    )
 
     app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY)
     app[DEPS] = dependencies
+    app[element_routes.SCRIPT] = element_routes.Script.read()
     app.add_routes(catalog_routes.routes)
     app.add_routes(session_routes.routes)
     app.add_routes(subscription_routes.routes)
+    app.add_routes(element_routes.routes)
     app.add_routes(ops_routes.routes)
+    if dependencies.demo:
+        app.add_routes(demo_routes.routes)
+    cors.allow_browsers(app, dependencies.cors_origins)
     return app
