@@ -8,8 +8,10 @@ export UPSELL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/upsell
 export UPSELL_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export UPSELL_HTTP_HOST ?= 127.0.0.1
 export UPSELL_HTTP_PORT ?= 8080
+# `make run` serves the reference checkout page; the service itself has it off unless told.
+UPSELL_DEMO ?= on
 
-.PHONY: install services migrate run test unit lint schemas reliability bench clean
+.PHONY: install services browser migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -33,11 +35,27 @@ run: migrate
 	@echo "try:  curl -s -H \"Authorization: Bearer \$$(cat .upsell-admin-token)\" -H 'Content-Type: application/json' \\"
 	@echo "        -d '{\"id\":\"cs_try_1\",\"mode\":\"subscription\",\"currency\":\"usd\",\"line_items\":[{\"price\":\"price_pro_monthly\"}]}' \\"
 	@echo "        http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT)/v1/checkout/sessions"
+	@echo "the demo checkout (UPSELL_DEMO=$(UPSELL_DEMO)): http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT)/demo/checkout"
 	@echo
-	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" $(BIN)/upsell serve
+	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) $(BIN)/upsell serve
 
-test: services
+test: services browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's Chromium (Playwright downloads no browser here): installed where
+# apt-get is there, else named for the user to install.
+CHROMIUM := $(or $(UPSELL_TEST_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+browser:
+ifeq ($(CHROMIUM),)
+	@if command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the browser tests need Chromium: install it (chromium on Debian and Ubuntu) and put it on PATH," \
+			"or set UPSELL_TEST_CHROMIUM to its path"; exit 1; \
+	fi
+endif
 
 # The fault-injection suite with streams of 5,000 events; the table goes to docs/reliability.md.
 RELIABILITY_RESULTS := build/reliability.jsonl

@@ -57,10 +57,12 @@ async def http_client(
     link_secret: str | None = None,
     sessions: SessionCache | None = None,
     cors_origins: tuple[str, ...] = (),
+    demo: bool = False,
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The HTTP app on the test's database, with the admin token `admin-test-token` (and upgrade links
     signed with `link_secret`, when given). GET answers are kept in `sessions` when given, as in a
-    process, else never; pages of `cors_origins` may call the client-secret endpoints."""
+    process, else never; pages of `cors_origins` may call the client-secret endpoints; `demo` serves
+    the reference checkout page."""
     app = init_app(
         Deps(
             new_uow=PostgresUnitOfWorkFactory(pool, None if sessions is None else sessions.changed_many),
@@ -72,6 +74,7 @@ async def http_client(
             link_secret=link_secret,
             sessions=sessions or SessionCache(),
             cors_origins=cors_origins,
+            demo=demo,
         )
     )
     async with TestClient(TestServer(app)) as client:
