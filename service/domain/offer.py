@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from service.domain import pricing
 from service.domain.catalog import Price, Recurring
-from service.domain.session import CheckoutSession, invoice, with_selection
+from service.domain.session import CheckoutSession, invoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,5 +41,5 @@ def options(session: CheckoutSession) -> Options | None:
 
 def _option(session: CheckoutSession, price: Price, quantity: int, *, selected: bool) -> Option:
     assert price.recurring is not None, "an eligible pair is recurring"
-    total = invoice(with_selection(session, selected)).total
+    total = invoice(session, selected).total
     return Option(price, price.recurring, pricing.amount(price, quantity), total)

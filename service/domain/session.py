@@ -73,10 +73,12 @@ class CheckoutSession:
             return "expired"
         return self.status
 
-    def current_line_items(self) -> tuple[LineItem, ...]:
-        """The line items as the buyer would pay now: the recurring price swapped when the upsell is on."""
+    def current_line_items(self, selected: bool | None = None) -> tuple[LineItem, ...]:
+        """The line items as the buyer would pay now, or with the upsell `selected` or not: the recurring
+        price swapped when the upsell is on."""
         offer = self.upsell
-        if not (offer.selected and offer.price is not None and offer.original_price is not None):
+        chosen = offer.selected if selected is None else selected
+        if not (chosen and offer.price is not None and offer.original_price is not None):
             return self.line_items
         return tuple(
             LineItem(offer.price, item.quantity) if item.price.id == offer.original_price.id else item
@@ -166,9 +168,10 @@ def _metered(price: Price) -> bool:
     return price.recurring is not None and price.recurring.usage_type == "metered"
 
 
-def invoice(session: CheckoutSession) -> Invoice:
-    """Amounts of each current line item, with the discounts applied in order to what is left."""
-    items = session.current_line_items()
+def invoice(session: CheckoutSession, selected: bool | None = None) -> Invoice:
+    """Amounts of each current line item (or of those with the upsell `selected` or not), with the
+    discounts applied in order to what is left."""
+    items = session.current_line_items(selected)
     # Metered usage is billed in arrears, from what was used: nothing of it is due on the first invoice.
     subtotals = [0 if _metered(item.price) else pricing.amount(item.price, item.quantity) for item in items]
     discounts = [0] * len(items)
@@ -182,13 +185,8 @@ def invoice(session: CheckoutSession) -> Invoice:
     return Invoice(lines, taken)
 
 
-def with_selection(session: CheckoutSession, selected: bool) -> CheckoutSession:
-    """The session as it would be with the upsell selected or not (no rule checked, no version counted)."""
-    return dataclasses.replace(session, upsell=dataclasses.replace(session.upsell, selected=selected))
-
-
 def upsell_added(session: CheckoutSession) -> int:
     """What the selected upsell adds to the first invoice over the price it replaced (0 when not selected)."""
     if not session.upsell.selected:
         return 0
-    return invoice(session).total - invoice(with_selection(session, False)).total
+    return invoice(session).total - invoice(session, selected=False).total

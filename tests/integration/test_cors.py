@@ -49,7 +49,7 @@ def preflight(origin: str, method: str, headers: str = "authorization,content-ty
 async def test_preflight_of_an_allowed_origin(client: tuple[Client, Clock, str], method: str, path: str) -> None:
     http, _, _ = client
     answer = await http.options(path, headers=preflight(SHOP, method))
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.headers["Access-Control-Allow-Origin"] == SHOP
     assert answer.headers["Access-Control-Allow-Methods"] == method
     allowed = {h.strip().lower() for h in answer.headers["Access-Control-Allow-Headers"].split(",")}
@@ -64,16 +64,18 @@ async def test_preflight_refused_for_an_origin_not_listed_or_a_header_or_method_
 ) -> None:
     http, _, _ = client
     path = "/v1/checkout/sessions/cs_cors_1/upsell"
-    for headers in (
-        preflight(OTHER, "POST"),
-        preflight("https://shop.example.evil.example", "POST"),
-        preflight("http://shop.example", "POST"),
-        preflight(SHOP, "POST", "authorization,x-secret"),
-        preflight(SHOP, "DELETE"),
+    for headers, code in (
+        (preflight(OTHER, "POST"), "cors_origin_not_allowed"),
+        (preflight("https://shop.example.evil.example", "POST"), "cors_origin_not_allowed"),
+        (preflight("http://shop.example", "POST"), "cors_origin_not_allowed"),
+        ({"Access-Control-Request-Method": "POST"}, "cors_origin_not_allowed"),
+        (preflight(SHOP, "POST", "authorization,x-secret"), "cors_header_not_allowed"),
+        (preflight(SHOP, "DELETE"), "cors_method_not_allowed"),
     ):
         answer = await http.options(path, headers=headers)
         assert answer.status == 403, headers
         assert answer.content_type == "application/problem+json"
+        assert (await answer.json())["code"] == code
         assert "Access-Control-Allow-Origin" not in answer.headers
         assert "Origin" in answer.headers["Vary"]
 

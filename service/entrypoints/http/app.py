@@ -11,10 +11,12 @@ from typing import Any
 import msgspec
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from service.app.errors import Conflict, Gone, InvalidInput, NotFound, UseCaseError
 from service.app.ports import UnitOfWorkFactory
 from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.cors import BROWSER_ACCESS, allow_browsers
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
 from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
@@ -74,11 +76,26 @@ def _problem_of(error: Exception) -> ProblemError:
     return ProblemError(422, error.code, error.detail)
 
 
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer, or the problem document of what it raised; an unexpected error is logged."""
+    try:
+        return await handler(request)
+    except (ProblemError, UseCaseError) as error:
+        problem = _problem_of(error)
+        return problem_response(problem.problem, problem.headers)
+    except web.HTTPException as http:
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(http.status, "http_error")
+        detail = http.text if http.status != 404 else f"no route for {request.path}"
+        return problem_response(ProblemError(http.status, code, detail).problem)
+    except Exception:
+        log.exception("request_failed")
+        return problem_response(ProblemError(500, "internal_error", "the request failed; it is logged").problem)
+
+
 @web.middleware
-async def problems_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every error becomes a problem document; an unexpected one is logged and answered 500."""
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error becomes a problem document, browser routes get their CORS headers, and each request
+    is logged once and counted."""
     started = time.perf_counter()
     status = 500
     # Keep-alive requests share a task, so the log context starts empty for each request.
@@ -86,21 +103,10 @@ async def problems_middleware(
     if request.path.startswith("/v1/checkout/sessions/"):
         structlog.contextvars.bind_contextvars(session_id=request.match_info.get("id"))
     try:
-        response = await handler(request)
+        response = await _answer(request, handler)
         status = response.status
+        request.app[BROWSER_ACCESS].answer(request, response)
         return response
-    except (ProblemError, UseCaseError) as error:
-        problem = _problem_of(error)
-        status = problem.problem.status
-        return problem_response(problem.problem, problem.headers)
-    except web.HTTPException as http:
-        status = http.status
-        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(http.status, "http_error")
-        detail = http.text if http.status != 404 else f"no route for {request.path}"
-        return problem_response(ProblemError(http.status, code, detail).problem)
-    except Exception:
-        log.exception("request_failed")
-        return problem_response(ProblemError(500, "internal_error", "the request failed; it is logged").problem)
     finally:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
@@ -115,7 +121,6 @@ async def problems_middleware(
 def init_app(dependencies: Deps) -> web.Application:
     from service.entrypoints.http import (
         catalog_routes,
-        cors,
         demo_routes,
         element_routes,
         ops_routes,
@@ -133,5 +138,5 @@ def init_app(dependencies: Deps) -> web.Application:
     app.add_routes(ops_routes.routes)
     if dependencies.demo:
         app.add_routes(demo_routes.routes)
-    cors.allow_browsers(app, dependencies.cors_origins)
+    allow_browsers(app, dependencies.cors_origins)
     return app
