@@ -236,12 +236,28 @@ def _ops_paths() -> dict[str, Any]:
     }
 
 
+def _element_path() -> dict[str, Any]:
+    script = {"text/javascript": {"schema": {"type": "string"}}}
+    return {
+        "get": {
+            "summary": "The <upsell-offer> component: a classic script with no dependencies",
+            "description": "Who: anyone; CORS for the origins of UPSELL_CORS_ORIGINS. Cached for 300 s, then "
+            "revalidated with If-None-Match against its ETag.",
+            "security": [],
+            "responses": {
+                "200": {"description": "The script", "content": script},
+                "304": {"description": "The copy of the ETag sent is current"},
+            },
+        }
+    }
+
+
 def openapi() -> dict[str, Any]:
     kinds = {k for op in OPERATIONS for k in op[4:6] if k is not None} | {Problem}
     _, components = msgspec.json.schema_components(
         sorted(kinds, key=lambda k: k.__name__), ref_template="#/components/schemas/{name}"
     )
-    paths: dict[str, Any] = _ops_paths()
+    paths: dict[str, Any] = {**_ops_paths(), "/v1/elements/upsell.js": _element_path()}
     for op in OPERATIONS:
         paths.setdefault(op[1], {})[op[0]] = _operation(op)
     return {
