@@ -11,7 +11,7 @@ export UPSELL_HTTP_PORT ?= 8080
 # `make run` serves the reference checkout page; the service itself has it off unless told.
 UPSELL_DEMO ?= on
 
-.PHONY: install services browser migrate run test unit lint schemas reliability bench clean
+.PHONY: install services browser load-generator migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -42,20 +42,14 @@ run: migrate
 test: services browser
 	$(BIN)/pytest
 
-# The browser tests drive Debian's Chromium (Playwright downloads no browser here): installed where
-# apt-get is there, else named for the user to install.
-CHROMIUM := $(or $(UPSELL_TEST_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+# The browser tests drive Debian's Chromium (Playwright downloads no browser here); make bench loads with
+# wrk. Each is installed where apt-get is there, else named for the user to install.
 browser:
-ifeq ($(CHROMIUM),)
-	@if command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's chromium for the browser tests"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-		echo "the browser tests need Chromium: install it (chromium on Debian and Ubuntu) and put it on PATH," \
-			"or set UPSELL_TEST_CHROMIUM to its path"; exit 1; \
-	fi
-endif
+	@if [ -z "$$UPSELL_TEST_CHROMIUM" ] && ! command -v chromium-browser >/dev/null 2>&1; then \
+		bash deploy/ensure-command.sh chromium chromium "the browser tests (or set UPSELL_TEST_CHROMIUM)"; fi
+
+load-generator:
+	@bash deploy/ensure-command.sh wrk wrk "make bench"
 
 # The fault-injection suite with streams of 5,000 events; the table goes to docs/reliability.md.
 RELIABILITY_RESULTS := build/reliability.jsonl
@@ -66,7 +60,7 @@ reliability: services
 	$(BIN)/python -m tests.reliability.report $(RELIABILITY_RESULTS) docs/reliability.md
 
 # Service against baselines measured in the same run (loopback, bounded); table in docs/performance.md.
-bench: services
+bench: services load-generator
 	$(BIN)/python -m bench.run
 
 unit: install

@@ -3,8 +3,10 @@
 1. Pipeline: N `checkout.session.created` published to `checkout`, timed until N `upsell_evaluated`
    arrive from `upsell`; baseline: bench/relay_baseline.py (same durability, no database, no logic).
 2. Latency: at half the service's measured rate, publish-to-receipt p50 / p95 / p99.
-3. HTTP: GET of a session (kept in memory after its first read, and of many sessions each read from the
-   database) and the toggle under load from another process; baseline: aiohttp hello world.
+3. HTTP (bench/http_rows.py, driven by wrk): GET of one session (client secret, backend key) and of many
+   (each read from the database), toggles over many sessions, session creation, upgrade previews, the
+   component's script; baselines: aiohttp hello world, and a bare aiohttp + asyncpg handler doing the same
+   writes for the write rows.
 4. Domain: eligibility and savings per session, in microseconds.
 5. Memory: RSS of the service after 10k and after 100k sessions.
 
@@ -32,6 +34,8 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
+from bench import http_rows
+from bench.http_rows import cpu_seconds
 from service.adapters.postgres.migrate import migrate
 from service.adapters.rabbitmq.topology import Topology, declare
 from tests.broker import envelope
@@ -41,7 +45,6 @@ from tests.process import ROOT, Server, apply_example_catalog, free_port, servic
 PIPELINE_EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 LARGE_SESSIONS = int(os.environ.get("BENCH_LARGE_SESSIONS", "100000"))
 HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "5"))
-HTTP_CONCURRENCY = 32
 LATENCY_SECONDS = 10.0
 TOKEN = "bench-admin-token-0c2d"  # noqa: S105 - a throwaway token of the bench's own process
 RESULTS = ROOT / "bench" / "results"
@@ -205,59 +208,6 @@ async def latency(broker: Broker, rate: float) -> dict[str, float]:
     }
 
 
-def http_load(method: str, url: str, token: str = "", body: str = "", spread: int = 0) -> dict[str, float]:
-    ran = subprocess.run(
-        [
-            PYTHON,
-            str(ROOT / "bench" / "http_load.py"),
-            method,
-            url,
-            str(HTTP_SECONDS),
-            str(HTTP_CONCURRENCY),
-            token,
-            body,
-            str(spread),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return dict(json.loads(ran.stdout))
-
-
-async def bench_hello() -> dict[str, float]:
-    port = free_port()
-    hello = subprocess.Popen([PYTHON, str(ROOT / "bench" / "hello.py"), str(port)], cwd=ROOT)
-    try:
-        await _wait_http(f"http://127.0.0.1:{port}/hello")
-        return await asyncio.to_thread(http_load, "GET", f"http://127.0.0.1:{port}/hello")
-    finally:
-        hello.terminate()
-        hello.wait(10)
-
-
-async def _wait_http(url: str) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            try:
-                async with http.get(url) as response:
-                    if response.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy_seconds() -> float:
     """CPU time the whole machine spent not idle, summed over its cores."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -322,20 +272,7 @@ async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
     lat = await latency(broker, pipeline["per_second"] / 2)
     lat["service_cpu_us_per_event"] = round((cpu_seconds(pid) - cpu) / lat["events"] * 1e6)
     lat["machine_busy"] = _busy_since(busy, started)
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        body = json.loads(created("cs_http"))["data"]
-        async with http.post(f"{server.base}/v1/checkout/sessions", json=body, headers=server.admin) as response:
-            secret = (await response.json())["client_secret"]
-    url = f"{server.base}/v1/checkout/sessions/cs_http"
-    get = await asyncio.to_thread(http_load, "GET", url, TOKEN)
-    # The pipeline's sessions in turn: more than a process keeps, so each GET reads the database.
-    get_first = await asyncio.to_thread(
-        http_load, "GET", f"{server.base}/v1/checkout/sessions/svc_{{i}}", TOKEN, "", PIPELINE_EVENTS
-    )
-    get_first["sessions"] = PIPELINE_EVENTS
-    toggle = await asyncio.to_thread(http_load, "POST", f"{url}/upsell", secret, "toggle")
+    http = await http_rows.service_rows(pid, server.base, TOKEN, "svc", PIPELINE_EVENTS, HTTP_SECONDS)
     remaining = max(LARGE_SESSIONS - PIPELINE_EVENTS - int(lat["events"]), 0)
     if remaining:
         await timed_pipeline(broker, "mem", remaining)
@@ -343,18 +280,29 @@ async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
     return {
         "pipeline": pipeline,
         "latency": lat,
-        "http_get": get,
-        "http_get_first": get_first,
-        "http_toggle": toggle,
+        "http": http,
         "rss_mb": {"10k": rss_10k, "large": rss_large, "sessions_large": LARGE_SESSIONS},
     }
+
+
+async def bench_write_baseline() -> dict[str, Any]:
+    """The bare write handler on a database of its own."""
+    name = f"upsell_bench_bare_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_with_path(BASE.database_url, "/postgres"))
+    try:
+        await admin.execute(f'create database "{name}"')
+        return await http_rows.write_baseline_rows(free_port(), _with_path(BASE.database_url, f"/{name}"), HTTP_SECONDS)
+    finally:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
 
 
 async def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     started = time.perf_counter()
     baseline = await bench_baseline_pipeline()
-    hello = await bench_hello()
+    hello = await http_rows.hello_row(free_port(), HTTP_SECONDS)
+    write_baseline = await bench_write_baseline()
     service = await bench_service()
     baseline_latency = await bench_baseline_latency(service["latency"]["rate"])
     domain = bench_domain()
@@ -364,6 +312,7 @@ async def main() -> int:
         "baseline_pipeline": baseline,
         "baseline_latency": baseline_latency,
         "hello": hello,
+        "write_baseline": write_baseline,
         "service": service,
         "domain": domain,
         "seconds": round(time.perf_counter() - started, 1),

@@ -47,22 +47,26 @@ async def _keep_connection(connection: asyncpg.Connection) -> None:
     reset round trip on every release has nothing to undo."""
 
 
+async def create_pool(url: str) -> asyncpg.Pool:
+    """The service's pool; the write baseline of `make bench` uses it too, so both run on one setting."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        url,
+        min_size=2,
+        max_size=10,
+        command_timeout=30,
+        reset=_keep_connection,
+        # Each statement is planned for its arguments and the tables as they are. A plan cached while the
+        # tables were nearly empty is otherwise kept until they are analyzed again (never, where
+        # autovacuum is off): a batch's read ran four times slower for the life of its connection.
+        server_settings={"plan_cache_mode": "force_custom_plan"},
+    )
+    return pool
+
+
 async def connect_database(url: str, attempts: int = 30) -> asyncpg.Pool:
     for attempt in range(1, attempts + 1):
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                url,
-                min_size=2,
-                max_size=10,
-                command_timeout=30,
-                reset=_keep_connection,
-                # Each statement is planned for its arguments and the tables as they are. A plan cached
-                # while the tables were nearly empty is otherwise kept until they are analyzed again
-                # (never, where autovacuum is off): a batch's read ran four times slower for the life
-                # of its connection.
-                server_settings={"plan_cache_mode": "force_custom_plan"},
-            )
-            return pool
+            return await create_pool(url)
         except (OSError, asyncpg.PostgresError) as exc:
             if attempt == attempts:
                 raise

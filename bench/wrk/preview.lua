@@ -1,0 +1,11 @@
+-- Upgrade previews over many subscriptions: WRK_PREFIX .. i .. "/change-preview" for i = 0 ..
+-- WRK_SPREAD - 1, to the Team plan.
+local prefix = os.getenv("WRK_PREFIX")
+local spread = tonumber(os.getenv("WRK_SPREAD"))
+local i = 0
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local path = prefix .. (i % spread) .. "/change-preview"
+  i = i + 1
+  return wrk.format("POST", path, nil, '{"price": "price_team_monthly"}')
+end
