@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
-from service.adapters.postgres.listener import SESSIONS_CHANNEL, Listener
+from service.adapters.postgres.listener import API_KEYS_CHANNEL, SESSIONS_CHANNEL, Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.adapters.rabbitmq.relay import OutboxRelay
@@ -103,7 +104,21 @@ class Service:
     relay: OutboxRelay
     app: web.Application
     sessions: SessionCache
+    auth: Authenticator
     _refreshing: asyncio.Task[None] | None = None
+
+    def changes(self) -> Listener:
+        """The LISTEN connection that keeps this process's GET answers and API keys current."""
+
+        def listening(now: bool) -> None:
+            self.sessions.listening_changed(now)
+            self.auth.cache.listening_changed(now)
+
+        channels: dict[str, Callable[[str], None]] = {
+            SESSIONS_CHANNEL: self.sessions.changed,
+            API_KEYS_CHANNEL: self.auth.cache.changed,
+        }
+        return Listener(self.pool, channels, listening)
 
     async def readiness(self) -> dict[str, bool]:
         database = True
@@ -161,6 +176,7 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
     dead_letter = await relay_channel.get_exchange(topology.dead_letter_exchange)
     ops_channel = await connection.channel(publisher_confirms=False)
     sessions = SessionCache()
+    auth = Authenticator(settings.admin_token, functools.partial(find_api_key, pool), metrics)
     new_uow = PostgresUnitOfWorkFactory(pool, sessions_changed=sessions.changed_many)
     consumer = CheckoutConsumer(new_uow, declared.dead_letter, metrics)
     relay = OutboxRelay(pool, outbound, dead_letter, metrics)
@@ -177,11 +193,12 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
         relay,
         web.Application(),
         sessions,
+        auth,
     )
     service.app = init_app(
         Deps(
             new_uow=new_uow,
-            auth=Authenticator(settings.admin_token, functools.partial(find_api_key, pool)),
+            auth=auth,
             metrics=metrics,
             clock=utcnow,
             readiness=service.readiness,
@@ -204,8 +221,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     relay_task = asyncio.create_task(service.relay.run(), name="outbox-relay")
-    changes = Listener(service.pool, SESSIONS_CHANNEL, service.sessions.changed, service.sessions.listening_changed)
-    listener_task = asyncio.create_task(changes.run(), name="session-changes")
+    listener_task = asyncio.create_task(service.changes().run(), name="cache-changes")
     runner = web.AppRunner(service.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()

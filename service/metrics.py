@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -43,9 +45,38 @@ class Metrics:
         self.http_seconds = Histogram(
             "upsell_http_request_seconds", "HTTP request duration", ["method", "route"], registry=r
         )
+        self.api_key_lookups = Counter(
+            "upsell_api_key_lookups",
+            "API keys checked, by where they were found (memory or database)",
+            ["source"],
+            registry=r,
+        )
         self.session_reads = Counter(
             "upsell_session_reads",
             "GET answers of sessions, by where they came from (memory or database)",
             ["source"],
             registry=r,
         )
+        self._labelled: dict[tuple[object, ...], Any] = {}
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Counts and times one request."""
+        self._child(self.http_requests, method, route, str(status)).inc()
+        self._child(self.http_seconds, method, route).observe(seconds)
+
+    def session_read(self, source: str) -> None:
+        """A GET answer of a session, from `memory` or the `database`."""
+        self._child(self.session_reads, source).inc()
+
+    def api_key_lookup(self, source: str) -> None:
+        """An API key checked, from `memory` or the `database`."""
+        self._child(self.api_key_lookups, source).inc()
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        # `labels()` costs more than the count itself on the hot path, so each label set's child is
+        # looked up once.
+        key = (id(metric), *labels)
+        child = self._labelled.get(key)
+        if child is None:
+            child = self._labelled[key] = metric.labels(*labels)
+        return child

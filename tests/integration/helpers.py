@@ -18,7 +18,7 @@ from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog, read_catalog
 from service.entrypoints.http.app import Deps, init_app
-from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.auth import Authenticator, KeyCache
 from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
 
@@ -58,16 +58,18 @@ async def http_client(
     sessions: SessionCache | None = None,
     cors_origins: tuple[str, ...] = (),
     demo: bool = False,
+    keys: KeyCache | None = None,
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The HTTP app on the test's database, with the admin token `admin-test-token` (and upgrade links
     signed with `link_secret`, when given). GET answers are kept in `sessions` when given, as in a
     process, else never; pages of `cors_origins` may call the client-secret endpoints; `demo` serves
-    the reference checkout page."""
+    the reference checkout page; live API keys are kept in `keys` when given, else never."""
+    metrics = Metrics()
     app = init_app(
         Deps(
             new_uow=PostgresUnitOfWorkFactory(pool, None if sessions is None else sessions.changed_many),
-            auth=Authenticator("admin-test-token", functools.partial(find_api_key, pool)),
-            metrics=Metrics(),
+            auth=Authenticator("admin-test-token", functools.partial(find_api_key, pool), metrics, keys),
+            metrics=metrics,
             clock=clock,
             readiness=_ready,
             refresh_gauges=_no_gauges,

@@ -39,7 +39,7 @@ async def replica(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[tuple[Clien
     """One process's HTTP side: its cache, its unit of work telling the cache of its own changes, and
     its listener."""
     cache = SessionCache()
-    listener = asyncio.create_task(Listener(pool, SESSIONS_CHANNEL, cache.changed, cache.listening_changed).run())
+    listener = asyncio.create_task(Listener(pool, {SESSIONS_CHANNEL: cache.changed}, cache.listening_changed).run())
     try:
         assert await eventually(lambda: _true(cache.listening))
         async with http_client(pool, clock, sessions=cache) as client:

@@ -1,21 +1,23 @@
-"""A connection that LISTENs on one channel for as long as the process runs, reconnecting when lost.
+"""A connection that LISTENs on some channels for as long as the process runs, reconnecting when lost.
 
-`on_listening(True)` is called once the LISTEN is in place, `on_listening(False)` as soon as the
+`on_listening(True)` is called once every LISTEN is in place, `on_listening(False)` as soon as the
 connection is gone or has not answered a check for `HEARTBEAT` seconds: between the two, every
-notification on the channel reaches `on_notify`.
+notification on a channel reaches that channel's callback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 SESSIONS_CHANNEL = "upsell_sessions"
 """Carries the id of every session row that changed (migration 003)."""
+API_KEYS_CHANNEL = "upsell_api_keys"
+"""Carries the id of every API key row that changed, a revocation (migration 005)."""
 RECONNECT_AFTER = 1.0
 """Seconds between attempts while the database is away."""
 HEARTBEAT = 2.0
@@ -32,17 +34,15 @@ class Listener:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        channel: str,
-        on_notify: Callable[[str], None],
+        channels: Mapping[str, Callable[[str], None]],
         on_listening: Callable[[bool], None] = _ignore,
     ) -> None:
         self._pool = pool
-        self._channel = channel
-        self._on_notify = on_notify
+        self._channels = dict(channels)
         self._on_listening = on_listening
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        self._on_notify(str(payload))
+    def _notified(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        self._channels[channel](str(payload))
 
     async def run(self) -> None:
         while True:
@@ -57,8 +57,9 @@ class Listener:
                 await asyncio.sleep(RECONNECT_AFTER)
             finally:
                 self._on_listening(False)
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(self._channel, self._notified)
+                for channel in self._channels:
+                    with contextlib.suppress(Exception):
+                        await conn.remove_listener(channel, self._notified)
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
 
@@ -72,7 +73,8 @@ class Listener:
 
         conn.add_termination_listener(terminated)
         try:
-            await conn.add_listener(self._channel, self._notified)
+            for channel in self._channels:
+                await conn.add_listener(channel, self._notified)
             self._on_listening(True)
             while not conn.is_closed():
                 with contextlib.suppress(TimeoutError):

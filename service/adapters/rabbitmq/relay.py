@@ -260,7 +260,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publishes forever; failures (broker or database away) are retried with backoff."""
-        listener = asyncio.create_task(Listener(self._pool, CHANNEL, self.wake).run())
+        listener = asyncio.create_task(Listener(self._pool, {CHANNEL: self.wake}).run())
         backoff = 0.1
         failures = 0
         try:

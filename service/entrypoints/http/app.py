@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,6 +78,18 @@ def _problem_of(error: Exception) -> ProblemError:
     return ProblemError(422, error.code, error.detail)
 
 
+CLIENT_CLOSED = 499
+"""The status a request is counted under when its client went away before the answer (nginx's)."""
+SLOW_READ = 0.1
+"""Seconds after which a successful read is logged too."""
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's answer, or the problem document of what it raised; an unexpected error is logged."""
     try:
@@ -87,7 +101,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(http.status, "http_error")
         detail = http.text if http.status != 404 else f"no route for {request.path}"
         return problem_response(ProblemError(http.status, code, detail).problem)
-    except Exception:
+    except Exception as error:
+        if isinstance(error, ConnectionResetError) and _client_gone(request):
+            # The client closed its connection (reading its body, say): nobody is there to answer, and
+            # it is no failure of the service. What was committed before stays committed.
+            return web.Response(status=CLIENT_CLOSED)
         log.exception("request_failed")
         return problem_response(ProblemError(500, "internal_error", "the request failed; it is logged").problem)
 
@@ -95,7 +113,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error becomes a problem document, browser routes get their CORS headers, and each request
-    is logged once and counted."""
+    is counted. Each write and each failure is logged once; a successful read (most of what checkout
+    pages send) is only counted, unless it was slow."""
     started = time.perf_counter()
     status = 500
     # Keep-alive requests share a task, so the log context starts empty for each request.
@@ -107,15 +126,24 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         status = response.status
         request.app[BROWSER_ACCESS].answer(request, response)
         return response
+    except asyncio.CancelledError:
+        if _client_gone(request):
+            status = CLIENT_CLOSED
+        raise
     finally:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
+        resource = request.match_info.route.resource
+        name = "unmatched" if resource is None else _route_name(resource)
         elapsed = time.perf_counter() - started
-        if name not in _QUIET_ROUTES:
+        quiet = request.method in _READS and status < 400 and elapsed < SLOW_READ
+        if not quiet and name not in _QUIET_ROUTES:
             log.info("http_request", method=request.method, route=name, status=status, ms=round(elapsed * 1000, 2))
-        metrics = request.app[DEPS].metrics
-        metrics.http_requests.labels(request.method, name, str(status)).inc()
-        metrics.http_seconds.labels(request.method, name).observe(elapsed)
+        request.app[DEPS].metrics.http_request(request.method, name, status, elapsed)
+
+
+@functools.lru_cache(maxsize=256)
+def _route_name(resource: web.AbstractResource) -> str:
+    # `canonical` is worked out anew at every call.
+    return resource.canonical
 
 
 def init_app(dependencies: Deps) -> web.Application:

@@ -61,7 +61,7 @@ async def get_session(request: web.Request) -> web.Response:
     secret = await _client_secret(request)
     now = d.clock()
     answer = d.sessions.get(session_id, now)
-    d.metrics.session_reads.labels("memory" if answer is not None else "database").inc()
+    d.metrics.session_read("memory" if answer is not None else "database")
     if answer is None:
         started = d.sessions.start_read()
         async with d.new_uow(read_only=True) as uow:

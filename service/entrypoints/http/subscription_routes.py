@@ -67,9 +67,14 @@ async def create_api_key(request: web.Request) -> web.Response:
 async def revoke_api_key(request: web.Request) -> web.Response:
     d = deps(request)
     await d.auth.require(request, "admin")
-    async with d.new_uow() as uow:
-        if not await uow.api_keys.revoke(path_key(request)):
-            raise ProblemError(404, "api_key_not_found", "no live API key has this id")
+    key_id = path_key(request)
+    try:
+        async with d.new_uow() as uow:
+            if not await uow.api_keys.revoke(key_id):
+                raise ProblemError(404, "api_key_not_found", "no live API key has this id")
+    finally:
+        # At once in this process, whatever the commit's outcome; the others hear it from PostgreSQL.
+        d.auth.cache.changed(key_id)
     return web.Response(status=204)
 
 
