@@ -39,9 +39,9 @@ async def test_a_toggle_whose_client_went_away_is_committed(server: Server, data
         "currency": "usd",
         "line_items": [{"price": "price_pro_monthly"}],
     }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.base}/v1/checkout/sessions", json=session, headers=server.admin) as answer:
-            assert answer.status == 201
+    url = f"{server.base}/v1/checkout/sessions"
+    async with aiohttp.ClientSession() as http, http.post(url, json=session, headers=server.admin) as answer:
+        assert answer.status == 201
     holder = await asyncpg.connect(database_url)
     try:
         # The session's lock is held, so the toggle waits in the database once it has read its body.
