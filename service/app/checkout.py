@@ -6,12 +6,13 @@ session change and the outgoing event commit together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 
 from contracts.events import LineItemsUpdated, SessionCompleted, UpsellEvaluated
-from contracts.sessions import DiscountInput, SessionInput
+from contracts.sessions import DiscountInput, SessionInput, SessionView
 from service.app import views
 from service.app.errors import Conflict, InvalidInput, NotFound
 from service.app.outgoing import emit_session_event
@@ -119,28 +120,38 @@ async def _discount(
     return domain.Discount(coupon, given.promotion_code)
 
 
-async def _locked(uow: UnitOfWork, session_id: str) -> domain.CheckoutSession:
-    """The session, locked for this transaction against every other writer, in any process."""
-    await uow.lock_session(session_id)
-    session = await uow.sessions.get(session_id, for_update=True)
-    if session is None:
+Authorize = Callable[[bytes | None], None]
+"""Given the digest of a session's client secret, raises when the caller may not change the session."""
+
+
+async def _locked(uow: UnitOfWork, session_id: str, authorize: Authorize | None = None) -> domain.CheckoutSession:
+    """The session, locked for this transaction against every other writer, in any process; `authorize`
+    is asked first, under the lock, so a caller refused learns nothing of the session."""
+    found = await uow.locked_session(session_id)
+    if authorize is not None:
+        authorize(None if found is None else found[1])
+    if found is None:
         raise NotFound("session", session_id)
-    return session
+    return found[0]
 
 
-async def toggle_upsell(uow: UnitOfWork, session_id: str, selected: bool, now: datetime) -> domain.CheckoutSession:
-    """Selects or unselects the upsell; a change is saved with the next version and announced."""
-    session = await _locked(uow, session_id)
+async def toggle_upsell(
+    uow: UnitOfWork, session_id: str, selected: bool, now: datetime, authorize: Authorize | None = None
+) -> SessionView:
+    """Selects or unselects the upsell; a change is saved with the next version and announced. The view
+    answered is the one the event carries."""
+    session = await _locked(uow, session_id, authorize)
     try:
         changed = domain.toggle(session, selected, now)
     except domain.SessionClosed as closed:
         raise Conflict(str(closed), f"session_{closed.status}") from None
     except domain.UpsellUnavailable:
         raise Conflict(f"the session has no upsell ({session.upsell.reason})", "upsell_not_available") from None
+    view = views.session_view(changed, now)
     if changed is not session:
         await uow.sessions.save(changed)
-        await emit_session_event(uow, LineItemsUpdated, views.session_view(changed, now), now)
-    return changed
+        await emit_session_event(uow, LineItemsUpdated, view, now)
+    return view
 
 
 async def complete_session(

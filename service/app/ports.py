@@ -51,8 +51,6 @@ class Sessions(Protocol):
 
     async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None: ...
 
-    async def secret_hash(self, session_id: str) -> bytes | None: ...
-
     async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         """The session and the digest of its client secret, in one read."""
         ...
@@ -137,6 +135,11 @@ class UnitOfWork(Protocol):
 
     async def lock_session(self, session_id: str) -> None:
         """Serializes the work on one session across processes until the transaction ends."""
+        ...
+
+    async def locked_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+        """Locks one session as `lock_session` does and reads it with its client secret's digest, in one
+        round trip; None when there is no such session (the lock is taken all the same)."""
         ...
 
     async def lock_sessions(self, session_ids: Iterable[str]) -> None:

@@ -145,6 +145,11 @@ class PromotionCodeTable(DocumentTable[PromotionCode]):
 
 _session_decoder = msgspec.json.Decoder(CheckoutSession)
 
+
+def decode_session(state: str | bytes) -> CheckoutSession:
+    return _session_decoder.decode(state)
+
+
 _INSERT_SESSION = (
     "insert into checkout_sessions (id, status, version, state, client_secret_hash, created_at)"
     " values ($1, $2, $3, $4, $5, $6)"
@@ -204,10 +209,6 @@ class SessionTable:
         await self._conn.execute(
             "update checkout_sessions set client_secret_hash = $2 where id = $1", session_id, secret_hash
         )
-
-    async def secret_hash(self, session_id: str) -> bytes | None:
-        value = await self._conn.fetchval("select client_secret_hash from checkout_sessions where id = $1", session_id)
-        return None if value is None else bytes(value)
 
     async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         row = await self._conn.fetchrow(

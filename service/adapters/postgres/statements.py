@@ -3,14 +3,19 @@
 A write whose result nobody reads (an outbox row, a session's new state) is queued with `later` and
 sent before the next statement or the commit, so reads always see it. Queued writes of the same
 statement go out as one `executemany`: a batch of events writes its sessions and its outbox rows in a
-round trip each instead of one per event.
+round trip each instead of one per event. Statements queued once each go out together as one statement
+of data-modifying CTEs: a toggle writes its session and its outbox row in one round trip.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
+
+_PARAMETER = re.compile(r"\$(\d+)")
 
 
 class Statements:
@@ -30,10 +35,13 @@ class Statements:
 
     async def flush(self) -> None:
         pending, self._later = self._later, {}
+        single = [(query, rows[0]) for query, rows in pending.items() if len(rows) == 1]
+        if len(single) > 1:
+            await self._conn.execute(_together(tuple(q for q, _ in single)), *(a for _, args in single for a in args))
+        elif single:
+            await self._conn.execute(single[0][0], *single[0][1])
         for query, rows in pending.items():
-            if len(rows) == 1:
-                await self._conn.execute(query, *rows[0])
-            else:
+            if len(rows) > 1:
                 await self._conn.executemany(query, rows)
 
     async def execute(self, query: str, *args: Any) -> str:
@@ -51,3 +59,22 @@ class Statements:
     async def fetchval(self, query: str, *args: Any) -> Any:
         await self.flush()
         return await self._conn.fetchval(query, *args)
+
+
+@lru_cache(maxsize=64)
+def _together(queries: tuple[str, ...]) -> str:
+    """One statement running `queries` as data-modifying CTEs, their parameters numbered on in turn.
+
+    PostgreSQL runs every data-modifying CTE of a statement, against one snapshot: `later` already
+    requires that queued writes do not depend on one another."""
+    parts = []
+    offset = 0
+    for index, query in enumerate(queries):
+        used = [int(n) for n in _PARAMETER.findall(query)]
+
+        def renumber(match: re.Match[str], shift: int = offset) -> str:
+            return f"${int(match.group(1)) + shift}"
+
+        parts.append(f"w{index} as ({_PARAMETER.sub(renumber, query)})")
+        offset += max(used, default=0)
+    return "with " + ", ".join(parts) + " select"

@@ -19,6 +19,7 @@ from service.adapters.postgres.repositories import (
     ProductTable,
     PromotionCodeTable,
     SessionTable,
+    decode_session,
 )
 from service.adapters.postgres.statements import Statements
 from service.adapters.postgres.subscription_tables import (
@@ -46,6 +47,7 @@ from service.app.ports import (
     UpgradePaths,
 )
 from service.domain.catalog import Coupon, Price, Violation
+from service.domain.session import CheckoutSession
 from service.domain.subscriptions import Subscription
 
 _READ_AHEAD = """
@@ -169,6 +171,15 @@ class PostgresUnitOfWork:
             return
         await self._db.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
         self._locked.add(session_id)
+
+    async def locked_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+        assert self._conn is not None
+        row = await self._db.fetchrow("select * from lock_checkout_session($1)", session_id)
+        self._locked.add(session_id)
+        if row is None:
+            return None
+        secret_hash = row["locked_secret_hash"]
+        return decode_session(row["locked_state"]), None if secret_hash is None else bytes(secret_hash)
 
     async def lock_sessions(self, session_ids: Iterable[str]) -> None:
         # In the order of their keys, so that two holders of several locks never wait for each other.

@@ -11,7 +11,6 @@ from contracts.sessions import ClientSecret, CompleteRequest, CreatedSession, Se
 from service.app import checkout, views
 from service.app.errors import NotFound
 from service.app.inbound import register
-from service.app.ports import UnitOfWork
 from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.problems import ProblemError, decode_body
@@ -29,11 +28,6 @@ async def _client_secret(request: web.Request) -> str | None:
         return token
     await d.auth.require(request, "backend")
     return None
-
-
-async def _check_client_secret(uow: UnitOfWork, session_id: str, secret: str | None) -> None:
-    if secret is not None:
-        _require_secret(await uow.sessions.secret_hash(session_id), secret)
 
 
 def _require_secret(stored: bytes | None, secret: str) -> None:
@@ -89,10 +83,14 @@ async def toggle_upsell(request: web.Request) -> web.Response:
     secret = await _client_secret(request)
     toggle = decode_body(await request.read(), UpsellToggle)
     now = d.clock()
+
+    def authorize(stored: bytes | None) -> None:
+        if secret is not None:
+            _require_secret(stored, secret)
+
     async with d.new_uow() as uow:
-        await _check_client_secret(uow, session_id, secret)
-        session = await checkout.toggle_upsell(uow, session_id, toggle.selected, now)
-    return json_response(views.session_view(session, now))
+        view = await checkout.toggle_upsell(uow, session_id, toggle.selected, now, authorize)
+    return json_response(view)
 
 
 @routes.post("/v1/checkout/sessions/{id}/complete")
