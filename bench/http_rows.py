@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,30 +99,78 @@ async def prepare(base: str, admin: str) -> dict[str, str]:
     return {"backend": key["secret"], "secret": created["client_secret"], "etag": etag}
 
 
-async def service_rows(pid: int, base: str, admin: str, sessions: str, count: int, seconds: float) -> dict[str, Any]:
-    """Every service row; `sessions` prefixes `count` sessions registered before (svc_0 ...)."""
+@dataclass
+class Baselines:
+    """The hello world and the bare write handler, running beside the service for the whole HTTP part,
+    so that each service row is paired with a baseline measured just before it: the machine's speed
+    drifts within minutes, and a ratio of two figures taken minutes apart drifts with it."""
+
+    hello_pid: int
+    hello_url: str
+    bare_pid: int
+    bare_url: str
+
+    async def hello(self, seconds: float) -> dict[str, Any]:
+        return await measured(self.hello_pid, self.hello_url, seconds, "headers.lua", {})
+
+    def _bare_env(self) -> dict[str, str]:
+        return {"WRK_PREFIX": "/write/", "WRK_RUN": f"w{uuid.uuid4().hex[:8]}"}
+
+    async def bare(self, seconds: float) -> dict[str, Any]:
+        return await measured(self.bare_pid, self.bare_url, seconds, "write.lua", self._bare_env())
+
+    async def bare_half(self, seconds: float, top: float) -> dict[str, Any]:
+        return await at_half(self.bare_pid, self.bare_url, seconds, "write.lua", self._bare_env(), top)
+
+
+@contextlib.asynccontextmanager
+async def baselines(bare_database_url: str) -> AsyncIterator[Baselines]:
+    hello_port, bare_port = free_port(), free_port()
+    async with (
+        process("hello.py", str(hello_port)) as hello,
+        process("write_baseline.py", str(bare_port), bare_database_url) as bare,
+    ):
+        assert bare.stdout is not None
+        await asyncio.to_thread(bare.stdout.readline)
+        hello_url = f"http://127.0.0.1:{hello_port}/hello"
+        await wait_http(hello_url)
+        yield Baselines(hello.pid, hello_url, bare.pid, f"http://127.0.0.1:{bare_port}/")
+
+
+async def service_rows(
+    pid: int, base: str, admin: str, sessions: str, count: int, seconds: float, baseline: Baselines
+) -> dict[str, Any]:
+    """Every service row with its baseline, measured just before it; `sessions` prefixes `count` sessions
+    registered before (svc_0 ...)."""
     keys = await prepare(base, admin)
     backend = {"WRK_AUTHORIZATION": keys["backend"]}
+
+    async def read(url: str, script: str, env: dict[str, str]) -> dict[str, Any]:
+        hello = await baseline.hello(seconds)
+        return {**await measured(pid, url, seconds, script, env), "baseline": hello}
+
+    async def write(url: str, script: str, env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        bare = await baseline.bare(seconds)
+        top = {**await measured(pid, url, seconds, script, env), "baseline": bare}
+        bare_half = await baseline.bare_half(seconds, bare["rps"])
+        half = {**await at_half(pid, url, seconds, script, env, top["rps"]), "baseline": bare_half}
+        return top, half
+
     one = f"{base}/v1/checkout/sessions/cs_http"
     rows: dict[str, Any] = {
-        "get_secret": await measured(pid, one, seconds, "headers.lua", {"WRK_AUTHORIZATION": keys["secret"]}),
-        "get_backend": await measured(pid, one, seconds, "headers.lua", backend),
+        "get_secret": await read(one, "headers.lua", {"WRK_AUTHORIZATION": keys["secret"]}),
+        "get_backend": await read(one, "headers.lua", backend),
     }
     many = {**backend, "WRK_PREFIX": f"/v1/checkout/sessions/{sessions}_", "WRK_SPREAD": str(count)}
-    rows["get_many"] = await measured(pid, base + "/", seconds, "spread_get.lua", many)
-    rows["get_many"]["sessions"] = count
-    rows["toggle"] = await measured(pid, base + "/", seconds, "toggle_many.lua", many)
-    rows["toggle_half"] = await at_half(pid, base + "/", seconds, "toggle_many.lua", many, rows["toggle"]["rps"])
+    rows["get_many"] = {**await read(base + "/", "spread_get.lua", many), "sessions": count}
+    rows["toggle"], rows["toggle_half"] = await write(base + "/", "toggle_many.lua", many)
     create = {**backend, "WRK_RUN": f"cs_wrk_{uuid.uuid4().hex[:6]}"}
-    rows["create"] = await measured(pid, f"{base}/v1/checkout/sessions", seconds, "create.lua", create)
-    rows["create_half"] = await at_half(
-        pid, f"{base}/v1/checkout/sessions", seconds, "create.lua", create, rows["create"]["rps"]
-    )
+    rows["create"], rows["create_half"] = await write(f"{base}/v1/checkout/sessions", "create.lua", create)
     previews = {**backend, "WRK_PREFIX": "/v1/subscriptions/sub_", "WRK_SPREAD": str(SUBSCRIPTIONS)}
-    rows["preview"] = await measured(pid, base + "/", seconds, "preview.lua", previews)
+    rows["preview"] = await read(base + "/", "preview.lua", previews)
     script = f"{base}/v1/elements/upsell.js"
-    rows["script"] = await measured(pid, script, seconds, "headers.lua", {})
-    rows["script_304"] = await measured(pid, script, seconds, "headers.lua", {"WRK_IF_NONE_MATCH": keys["etag"]})
+    rows["script"] = await read(script, "headers.lua", {})
+    rows["script_304"] = await read(script, "headers.lua", {"WRK_IF_NONE_MATCH": keys["etag"]})
     return rows
 
 
@@ -136,22 +185,12 @@ async def process(script: str, *args: str) -> AsyncIterator[subprocess.Popen[byt
         started.wait(10)
 
 
-async def hello_row(port: int, seconds: float) -> dict[str, Any]:
-    async with process("hello.py", str(port)) as hello:
-        await wait_http(f"http://127.0.0.1:{port}/hello")
-        return await measured(hello.pid, f"http://127.0.0.1:{port}/hello", seconds, "headers.lua", {})
+def free_port() -> int:
+    import socket
 
-
-async def write_baseline_rows(port: int, database_url: str, seconds: float) -> dict[str, Any]:
-    """The bare write handler flat out, and at half its rate."""
-    async with process("write_baseline.py", str(port), database_url) as bare:
-        assert bare.stdout is not None
-        await asyncio.to_thread(bare.stdout.readline)
-        env = {"WRK_PREFIX": "/write/", "WRK_RUN": f"w{uuid.uuid4().hex[:6]}"}
-        url = f"http://127.0.0.1:{port}/"
-        top = await measured(bare.pid, url, seconds, "write.lua", env)
-        half = await at_half(bare.pid, url, seconds, "write.lua", env, top["rps"])
-        return {"top": top, "half": half}
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        return int(listening.getsockname()[1])
 
 
 async def wait_http(url: str) -> None:

@@ -40,7 +40,7 @@ from service.adapters.postgres.migrate import migrate
 from service.adapters.rabbitmq.topology import Topology, declare
 from tests.broker import envelope
 from tests.conftest import BASE, _add_vhost, _delete_vhost, _with_path
-from tests.process import ROOT, Server, apply_example_catalog, free_port, service_env, start, wait_ready
+from tests.process import ROOT, Server, apply_example_catalog, service_env, start, wait_ready
 
 PIPELINE_EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 LARGE_SESSIONS = int(os.environ.get("BENCH_LARGE_SESSIONS", "100000"))
@@ -242,7 +242,7 @@ def bench_domain() -> dict[str, float]:
     return {"us_per_session": round(best / runs * 1e6, 2)}
 
 
-async def bench_service() -> dict[str, Any]:
+async def bench_service(baselines: http_rows.Baselines) -> dict[str, Any]:
     name = f"upsell_bench_{uuid.uuid4().hex[:8]}"
     database = _with_path(BASE.database_url, f"/{name}")
     await migrate(database)
@@ -253,7 +253,7 @@ async def bench_service() -> dict[str, Any]:
             server = start(env, RESULTS / "serve.log")
             try:
                 await wait_ready(server)
-                return await _measure(server, broker)
+                return await _measure(server, broker, baselines)
             finally:
                 server.stop(15)
     finally:
@@ -262,7 +262,7 @@ async def bench_service() -> dict[str, Any]:
         await admin.close()
 
 
-async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
+async def _measure(server: Server, broker: Broker, baselines: http_rows.Baselines) -> dict[str, Any]:
     pid = server.process.pid
     cpu = cpu_seconds(pid)
     pipeline = await timed_pipeline(broker, "svc", PIPELINE_EVENTS)
@@ -272,7 +272,7 @@ async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
     lat = await latency(broker, pipeline["per_second"] / 2)
     lat["service_cpu_us_per_event"] = round((cpu_seconds(pid) - cpu) / lat["events"] * 1e6)
     lat["machine_busy"] = _busy_since(busy, started)
-    http = await http_rows.service_rows(pid, server.base, TOKEN, "svc", PIPELINE_EVENTS, HTTP_SECONDS)
+    http = await http_rows.service_rows(pid, server.base, TOKEN, "svc", PIPELINE_EVENTS, HTTP_SECONDS, baselines)
     remaining = max(LARGE_SESSIONS - PIPELINE_EVENTS - int(lat["events"]), 0)
     if remaining:
         await timed_pipeline(broker, "mem", remaining)
@@ -285,13 +285,14 @@ async def _measure(server: Server, broker: Broker) -> dict[str, Any]:
     }
 
 
-async def bench_write_baseline() -> dict[str, Any]:
-    """The bare write handler on a database of its own."""
+@contextlib.asynccontextmanager
+async def scratch_database() -> AsyncIterator[str]:
+    """An empty database of its own, for the bare write handler."""
     name = f"upsell_bench_bare_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(_with_path(BASE.database_url, "/postgres"))
     try:
         await admin.execute(f'create database "{name}"')
-        return await http_rows.write_baseline_rows(free_port(), _with_path(BASE.database_url, f"/{name}"), HTTP_SECONDS)
+        yield _with_path(BASE.database_url, f"/{name}")
     finally:
         await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
@@ -301,9 +302,9 @@ async def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     started = time.perf_counter()
     baseline = await bench_baseline_pipeline()
-    hello = await http_rows.hello_row(free_port(), HTTP_SECONDS)
-    write_baseline = await bench_write_baseline()
-    service = await bench_service()
+    async with scratch_database() as bare_database, http_rows.baselines(bare_database) as baselines:
+        hello = await baselines.hello(HTTP_SECONDS)
+        service = await bench_service(baselines)
     baseline_latency = await bench_baseline_latency(service["latency"]["rate"])
     domain = bench_domain()
     when = datetime.now(UTC).isoformat(timespec="seconds")
@@ -312,7 +313,6 @@ async def main() -> int:
         "baseline_pipeline": baseline,
         "baseline_latency": baseline_latency,
         "hello": hello,
-        "write_baseline": write_baseline,
         "service": service,
         "domain": domain,
         "seconds": round(time.perf_counter() - started, 1),
