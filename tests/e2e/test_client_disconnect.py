@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import pytest
 
-from tests.process import Server, apply_example_catalog, service_env, start, wait_ready
+from tests.e2e.conftest import TOKEN
+from tests.process import Server
 
 pytestmark = pytest.mark.e2e
-
-TOKEN = "e2e-disconnect-token-2b9e"
-
-
-@pytest.fixture
-async def server(database_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Server]:
-    env = service_env(database_url, amqp_url, TOKEN)
-    apply_example_catalog(env)
-    running = start(env, tmp_path / "serve.log")
-    try:
-        await wait_ready(running)
-        yield running
-    finally:
-        running.kill()
 
 
 async def test_a_toggle_whose_client_went_away_is_committed(server: Server, database_url: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,26 +13,12 @@ import pytest
 
 from contracts.events import OutboundEvent
 from tests.broker import peer, session_data
-from tests.process import Server, apply_example_catalog, service_env, start, wait_ready
+from tests.e2e.conftest import TOKEN
+from tests.process import Server
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "e2e-admin-token-5f1c"
 decode_outbound = msgspec.json.Decoder(OutboundEvent).decode
-
-
-@pytest.fixture
-async def server(database_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Server]:
-    env = service_env(database_url, amqp_url, TOKEN)
-    apply_example_catalog(env)
-    running = start(env, tmp_path / "serve.log")
-    try:
-        await wait_ready(running)
-        yield running
-    finally:
-        running.kill()
-        # Shown by pytest only when the test fails: what the service said about it.
-        print("".join(running.log.read_text().splitlines(keepends=True)[-80:]))
 
 
 SESSION: dict[str, Any] = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from service.adapters.postgres.listener import Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog, read_catalog
@@ -91,6 +93,28 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+@asynccontextmanager
+async def listening(
+    pool: asyncpg.Pool,
+    channels: Mapping[str, Callable[[str], None]],
+    on_listening: Callable[[bool], None],
+    is_listening: Callable[[], bool],
+) -> AsyncIterator[None]:
+    """A Listener as `upsell serve` runs one, for the block; entered once `is_listening()` holds."""
+    task = asyncio.create_task(Listener(pool, channels, on_listening).run())
+
+    async def ready() -> bool:
+        return is_listening()
+
+    try:
+        assert await eventually(ready)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def outbox_types(pool: asyncpg.Pool, correlation_id: str) -> list[str]:

@@ -3,8 +3,6 @@ through the trigger and the listener, and nothing is kept while the listener is 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,10 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service.adapters.postgres.listener import API_KEYS_CHANNEL, Listener
+from service.adapters.postgres.listener import API_KEYS_CHANNEL
 from service.entrypoints.http.app import DEPS
 from service.entrypoints.http.auth import KeyCache
-from tests.integration.helpers import ADMIN, Clock, eventually, http_client
+from tests.integration.helpers import ADMIN, Clock, eventually, http_client, listening
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +24,12 @@ Client = TestClient[web.Request, web.Application]
 @asynccontextmanager
 async def replica(pool: asyncpg.Pool) -> AsyncIterator[tuple[Client, KeyCache]]:
     keys = KeyCache()
-    listener = asyncio.create_task(Listener(pool, {API_KEYS_CHANNEL: keys.changed}, keys.listening_changed).run())
-    try:
-        assert await eventually(lambda: _true(keys.listening))
-        async with http_client(pool, Clock(), keys=keys) as client:
-            yield client, keys
-    finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+    channels = {API_KEYS_CHANNEL: keys.changed}
+    async with (
+        listening(pool, channels, keys.listening_changed, lambda: keys.listening),
+        http_client(pool, Clock(), keys=keys) as client,
+    ):
+        yield client, keys
 
 
 async def _true(value: bool) -> bool:

@@ -3,8 +3,6 @@ listening for changes as `upsell serve` does."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -16,10 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service.adapters.postgres.listener import HEARTBEAT, SESSIONS_CHANNEL, Listener
+from service.adapters.postgres.listener import HEARTBEAT, SESSIONS_CHANNEL
 from service.entrypoints.http.app import DEPS
 from service.entrypoints.http.session_cache import MAX_AGE, SessionCache
-from tests.integration.helpers import ADMIN, Clock, eventually, http_client
+from tests.integration.helpers import ADMIN, Clock, eventually, http_client, listening
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +37,12 @@ async def replica(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[tuple[Clien
     """One process's HTTP side: its cache, its unit of work telling the cache of its own changes, and
     its listener."""
     cache = SessionCache()
-    listener = asyncio.create_task(Listener(pool, {SESSIONS_CHANNEL: cache.changed}, cache.listening_changed).run())
-    try:
-        assert await eventually(lambda: _true(cache.listening))
-        async with http_client(pool, clock, sessions=cache) as client:
-            yield client, cache
-    finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+    channels = {SESSIONS_CHANNEL: cache.changed}
+    async with (
+        listening(pool, channels, cache.listening_changed, lambda: cache.listening),
+        http_client(pool, clock, sessions=cache) as client,
+    ):
+        yield client, cache
 
 
 async def _true(value: bool) -> bool:
