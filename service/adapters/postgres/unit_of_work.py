@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
@@ -91,15 +92,22 @@ class PostgresUnitOfWork:
         *,
         read_only: bool = False,
         sessions_changed: Callable[[Iterable[str]], None] | None = None,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self._pool = pool
+        self._gate = gate or asyncio.Semaphore(1_000_000)
         self._read_only = read_only
         self._sessions_changed = sessions_changed
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
 
     async def __aenter__(self) -> PostgresUnitOfWork:
-        conn = await self._pool.acquire()
+        await self._gate.acquire()
+        try:
+            conn = await self._pool.acquire()
+        except BaseException:
+            self._gate.release()
+            raise
         try:
             # A read of one row needs no transaction: two round trips fewer.
             tx = None if self._read_only else conn.transaction()
@@ -107,6 +115,7 @@ class PostgresUnitOfWork:
                 await tx.start()
         except BaseException:
             await self._pool.release(conn)
+            self._gate.release()
             raise
         self._conn, self._tx = conn, tx
         self._locked: set[str] = set()
@@ -156,7 +165,10 @@ class PostgresUnitOfWork:
             else:
                 await self._rollback()
         finally:
-            await self._pool.release(self._conn)
+            try:
+                await self._pool.release(self._conn)
+            finally:
+                self._gate.release()
             self._conn = self._tx = None
         if isinstance(exc, asyncpg.DataError):
             # Text PostgreSQL cannot store (a NUL character, say) is the caller's bad input.
@@ -226,12 +238,24 @@ class PostgresUnitOfWork:
             self._conn.terminate()
 
 
+LONG_HELD = 2
+"""Connections of the pool that the listener and the relay's lock hold for long."""
+
+
 class PostgresUnitOfWorkFactory:
     """`sessions_changed` hears of the sessions each committed unit of work changed."""
 
     def __init__(self, pool: asyncpg.Pool, sessions_changed: Callable[[Iterable[str]], None] | None = None) -> None:
         self.pool = pool
         self._sessions_changed = sessions_changed
+        # Units of work queue here, first come first served, rather than in the pool: asyncpg's queue of
+        # connections lets a newcomer take a connection just released while a waiter woken for it has
+        # not run yet, and the waiter goes to the back. Under 32 concurrent GETs on 10 connections that
+        # made a p99 of 230 to 360 ms beside a median of 3. Two connections stay for the listener and
+        # the relay's lock, which hold theirs for long.
+        self._gate = asyncio.Semaphore(max(pool.get_max_size() - LONG_HELD, 1))
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        return PostgresUnitOfWork(self.pool, read_only=read_only, sessions_changed=self._sessions_changed)
+        return PostgresUnitOfWork(
+            self.pool, read_only=read_only, sessions_changed=self._sessions_changed, gate=self._gate
+        )
