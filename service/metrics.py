@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.tally import Tally
 
 
 class Metrics:
@@ -39,44 +39,30 @@ class Metrics:
         )
         self.queue_messages = Gauge("upsell_queue_messages", "Messages ready in a queue", ["queue"], registry=r)
         self.queue_consumers = Gauge("upsell_queue_consumers", "Consumers of a queue", ["queue"], registry=r)
-        self.http_requests = Counter(
-            "upsell_http_requests", "HTTP requests served", ["method", "route", "status"], registry=r
+        self._tally = Tally()
+        r.register(self._tally)
+        self._requests = self._tally.counter(
+            "upsell_http_requests", "HTTP requests served", ("method", "route", "status")
         )
-        self.http_seconds = Histogram(
-            "upsell_http_request_seconds", "HTTP request duration", ["method", "route"], registry=r
+        self._key_lookups = self._tally.counter(
+            "upsell_api_key_lookups", "API keys checked, by where they were found (memory or database)", ("source",)
         )
-        self.api_key_lookups = Counter(
-            "upsell_api_key_lookups",
-            "API keys checked, by where they were found (memory or database)",
-            ["source"],
-            registry=r,
-        )
-        self.session_reads = Counter(
+        self._session_reads = self._tally.counter(
             "upsell_session_reads",
             "GET answers of sessions, by where they came from (memory or database)",
-            ["source"],
-            registry=r,
+            ("source",),
         )
-        self._labelled: dict[tuple[object, ...], Any] = {}
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Counts and times one request."""
-        self._child(self.http_requests, method, route, str(status)).inc()
-        self._child(self.http_seconds, method, route).observe(seconds)
+        key = (method, route, str(status))
+        self._requests[key] = self._requests.get(key, 0) + 1
+        self._tally.observe(method, route, seconds)
 
     def session_read(self, source: str) -> None:
         """A GET answer of a session, from `memory` or the `database`."""
-        self._child(self.session_reads, source).inc()
+        self._session_reads[(source,)] = self._session_reads.get((source,), 0) + 1
 
     def api_key_lookup(self, source: str) -> None:
         """An API key checked, from `memory` or the `database`."""
-        self._child(self.api_key_lookups, source).inc()
-
-    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
-        # `labels()` costs more than the count itself on the hot path, so each label set's child is
-        # looked up once.
-        key = (id(metric), *labels)
-        child = self._labelled.get(key)
-        if child is None:
-            child = self._labelled[key] = metric.labels(*labels)
-        return child
+        self._key_lookups[(source,)] = self._key_lookups.get((source,), 0) + 1

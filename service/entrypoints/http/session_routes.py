@@ -26,7 +26,7 @@ async def _client_secret(request: web.Request) -> str | None:
     token = d.auth.bearer(request)
     if token.startswith(CLIENT_SECRET_PREFIX):
         return token
-    await d.auth.require(request, "backend")
+    await d.auth.require_token(token, "backend")
     return None
 
 
