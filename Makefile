@@ -47,6 +47,10 @@ test: services browser
 browser:
 	@if [ -z "$$UPSELL_TEST_CHROMIUM" ] && ! command -v chromium-browser >/dev/null 2>&1; then \
 		bash deploy/ensure-command.sh chromium chromium "the browser tests (or set UPSELL_TEST_CHROMIUM)"; fi
+	@# Japanese glyphs for the ja pages' screenshots; the tests read text, so elsewhere this is optional.
+	@if command -v apt-get >/dev/null 2>&1 && [ -z "$$(fc-list :lang=ja 2>/dev/null)" ]; then \
+		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq fonts-ipafont-gothic >/dev/null || true; fi
 
 load-generator:
 	@bash deploy/ensure-command.sh wrk wrk "make bench"
