@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from bench import wrk
+from tests.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -29,8 +31,6 @@ SUBSCRIPTIONS = 1000
 
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -183,14 +183,6 @@ async def process(script: str, *args: str) -> AsyncIterator[subprocess.Popen[byt
     finally:
         started.terminate()
         started.wait(10)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        return int(listening.getsockname()[1])
 
 
 async def wait_http(url: str) -> None:
