@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -13,8 +13,17 @@ Id = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\
 Currency = Annotated[str, Meta(pattern=r"^[a-z]{3}$", description="ISO 4217 code, lower case")]
 MinorUnits = Annotated[int, Meta(ge=0, le=10**15, description="Amount in the currency's minor unit")]
 Text = Annotated[str, Meta(max_length=500, pattern=r"^[^\x00]*$", description="Free text, no NUL characters")]
-Instant = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone offset")]
+Instant = Annotated[
+    datetime, Meta(tz=True, description="RFC 3339 with a time zone offset; kept, computed with and answered in UTC")
+]
 Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code")]
+
+
+def in_utc(value: datetime) -> datetime:
+    """The same instant written in UTC. Every instant from outside is converted on the way in, so that
+    calendar arithmetic (one month later, one year later) does not depend on the offset a caller wrote,
+    and answers are written with `Z`."""
+    return value.astimezone(UTC)
 
 
 class Product(Struct):
@@ -106,6 +115,10 @@ class PromotionCode(Struct):
     max_redemptions: Annotated[int, Meta(ge=1)] | None = None
     times_redeemed: Annotated[int, Meta(ge=0)] = 0
     """Kept by the service; ignored on writes."""
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None:
+            self.expires_at = in_utc(self.expires_at)
 
 
 class ProratePricing(Struct, tag_field="type", tag="prorate"):

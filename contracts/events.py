@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from contracts.catalog import Id, Instant, Text
+from contracts.catalog import Id, Instant, Text, in_utc
 from contracts.sessions import CompletedSession, SessionInput, SessionView
 from contracts.subscriptions import ProductSwitched, UpgradeOrder
 
@@ -41,6 +41,10 @@ class _Envelope(Struct, tag_field="type", kw_only=True):
     version: Literal[1] = 1
     """The envelope's version; a breaking change is a new version, which this service does not take."""
     created: Instant | None = None
+
+    def __post_init__(self) -> None:
+        if self.created is not None:
+            self.created = in_utc(self.created)
 
 
 class SessionCreated(_Envelope, tag="checkout.session.created"):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from contracts.catalog import Currency, Id, Instant, Text
+from contracts.catalog import Currency, Id, Instant, Text, in_utc
 
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
 
@@ -47,6 +47,10 @@ class SessionInput(Struct):
     expires_at: Instant | None = None
     """Default: 24 hours after registration."""
     metadata: Annotated[dict[Text, Text], Meta(max_length=50)] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None:
+            self.expires_at = in_utc(self.expires_at)
 
 
 class RecurringView(Struct):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from contracts.catalog import Country, Currency, Id, Instant, Text
+from contracts.catalog import Country, Currency, Id, Instant, Text, in_utc
 
 Role = Literal["admin", "backend", "operator", "viewer"]
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
@@ -50,6 +50,10 @@ class Subscription(Struct):
     quantity: Quantity = 1
     location: Country | None = None
     id: Id | None = None
+
+    def __post_init__(self) -> None:
+        self.current_period_start = in_utc(self.current_period_start)
+        self.current_period_end = in_utc(self.current_period_end)
 
 
 class ChangeOption(Struct):

@@ -49,7 +49,13 @@ def direction(
 
 
 def add_interval(start: datetime, recurring: Recurring) -> datetime:
-    """One billing cycle after `start`; a month-end anchor is clamped (Jan 31 + 1 month = Feb 28/29)."""
+    """One billing cycle after `start`; a month-end anchor is clamped (Jan 31 + 1 month = Feb 28/29).
+
+    Months and years are counted on the UTC calendar: the same instant written with another offset can
+    fall on another day of the month, and would give another billing date.
+    """
+    if start.utcoffset() != timedelta(0):
+        raise ValueError(f"billing cycles are counted in UTC, not at offset {start.utcoffset()}")
     count = recurring.interval_count
     if recurring.interval == "day":
         return start + timedelta(days=count)

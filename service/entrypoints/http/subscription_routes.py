@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from contracts import subscriptions as s
+from contracts.catalog import in_utc
 from service.app import subscriptions, upgrades
 from service.app.mapping import to_contract, to_domain
 from service.app.reports import summary
@@ -27,7 +28,7 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _instant(request: web.Request, name: str, default: datetime | None = None) -> datetime:
-    """An RFC 3339 query parameter with a time zone; 422 when it is not one."""
+    """An RFC 3339 query parameter with a time zone, as the same instant in UTC; 422 when it is not one."""
     raw = request.query.get(name)
     if raw is None:
         if default is None:
@@ -41,7 +42,7 @@ def _instant(request: web.Request, name: str, default: datetime | None = None) -
         raise ProblemError(422, "invalid_query", f"`{name}` must be an RFC 3339 instant with a time zone")
     if not EARLIEST <= value <= LATEST:
         raise ProblemError(422, "invalid_query", f"`{name}` must lie between the years 1970 and 9000")
-    return value
+    return in_utc(value)
 
 
 def _link_secret(d: Deps) -> str:
