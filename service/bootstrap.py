@@ -140,6 +140,8 @@ class Service:
         await asyncio.shield(self._refreshing)
 
     async def _read_gauges(self) -> None:
+        for check, passed in (await self.readiness()).items():
+            self.metrics.ready.labels(check).set(1 if passed else 0)
         row = await self.pool.fetchrow(
             "select count(*) as backlog, coalesce(extract(epoch from now() - min(created_at)), 0) as age"
             " from outbox where published_at is null"

@@ -27,6 +27,23 @@ class Metrics:
         self.events_published = Counter(
             "upsell_events_published", "Events published to the outbound exchange", ["type"], registry=r
         )
+        self.event_latency = Histogram(
+            "upsell_event_latency_seconds",
+            "Time from the commit that made an outgoing event (right after its inbound message or request was"
+            " taken) to the broker's confirm of it, by the database's clock",
+            ["type"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "upsell_dead_letters",
+            "Inbound events sent to the dead-letter queue by the service, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "upsell_ready", "1 when the check of /readyz passes (read at scrape time)", ["check"], registry=r
+        )
         self.outbox_backlog = Gauge("upsell_outbox_backlog", "Outbox events not yet published", registry=r)
         self.outbox_oldest_age = Gauge(
             "upsell_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event", registry=r

@@ -317,6 +317,7 @@ class CheckoutConsumer:
             {
                 "x-upsell-reason": reason,
                 "x-upsell-detail": detail[:1000],
+                "x-upsell-dead-lettered-at": utcnow().isoformat(),
                 "x-original-routing-key": message.routing_key,
             }
         )
@@ -332,5 +333,6 @@ class CheckoutConsumer:
         )
         await self._dead_letter.publish(dead, routing_key=message.routing_key or "")
         await self._ack_committed([message])
+        self._metrics.dead_letters.labels(reason).inc()
         log.warning("message_dead_lettered", reason=reason, detail=detail[:300])
         return "dead_lettered"

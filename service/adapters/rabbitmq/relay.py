@@ -63,7 +63,10 @@ _READ = (
     " from outbox where published_at is null and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
     " order by id limit $1"
 )
-_MARK = "update outbox set published_at = now() where id = any($1::bigint[])"
+_MARK = (
+    "update outbox set published_at = now() where id = any($1::bigint[])"
+    " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds"
+)
 
 
 class OutboxRelay:
@@ -187,7 +190,14 @@ class OutboxRelay:
         for row in rows:
             reason = row["dead_letter_reason"]
             headers = (
-                None if reason is None else {"x-upsell-reason": reason, "x-upsell-detail": row["dead_letter_detail"]}
+                None
+                if reason is None
+                else {
+                    "x-upsell-reason": reason,
+                    "x-upsell-detail": row["dead_letter_detail"],
+                    "x-upsell-dead-lettered-at": row["created_at"].isoformat(),
+                    "x-original-routing-key": row["type"],
+                }
             )
             message = outbox_message(
                 row["event_id"], row["type"], row["correlation_id"], bytes(row["body"]), row["created_at"], headers
@@ -222,11 +232,15 @@ class OutboxRelay:
                 refused = refused or failed
         self._publishes = under_way
         if confirmed:
-            await conn.execute(_MARK, [row["id"] for row in confirmed])
+            marked = await conn.fetch(_MARK, [row["id"] for row in confirmed])
             self._marked = True
-            for row in confirmed:
-                if row["dead_letter_reason"] is None:
+            for row in marked:
+                reason = row["dead_letter_reason"]
+                if reason is None:
                     self._metrics.events_published.labels(row["type"]).inc()
+                    self._metrics.event_latency.labels(row["type"]).observe(row["seconds"])
+                else:
+                    self._metrics.dead_letters.labels(reason).inc()
         return refused
 
     async def _confirmed(self, within: float | None = None) -> None:
