@@ -1,9 +1,11 @@
-"""JSON logs on stdout through structlog, with the standard library's loggers routed the same way."""
+"""JSON logs through structlog (on stdout, or the stream a command asks for), with the standard library's
+loggers routed the same way."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import msgspec
 import structlog
@@ -17,7 +19,7 @@ def _dumps(event: object, **_: object) -> bytes:
     return _encoder.encode(event)
 
 
-def configure(level: int = logging.INFO) -> None:
+def configure(level: int = logging.INFO, stream: TextIO = sys.stdout) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -30,10 +32,10 @@ def configure(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=structlog.BytesLoggerFactory(stream.buffer),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[

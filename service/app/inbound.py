@@ -93,8 +93,10 @@ async def replay_parked(uow: UnitOfWork, session_id: str, now: datetime) -> int:
             await _apply_to_existing(uow, event, now)
         except UseCaseError as refused:
             # The session exists now, so a refusal is final (payment after an explicit expiry): the
-            # event goes to the dead-letter queue with its reason, as it would have on arrival.
+            # event goes to the dead-letter queue with its reason, as it would have on arrival, and is
+            # no longer counted as delivered: replayed from there, it is applied (or refused) again.
             log.warning("parked_event_refused", parked_event_id=event.id, reason=refused.code)
+            await uow.inbox.forget(event.id)
             event_type = str(event.__struct_config__.tag)
             await uow.outbox.add_dead_letter(event.id, event_type, session_id, body, refused.code, refused.detail)
     return len(parked)

@@ -61,6 +61,10 @@ class Inbox(Protocol):
         """Records the event id; False when it was seen before (a duplicate)."""
         ...
 
+    async def forget(self, event_id: str) -> None:
+        """Drops the record of an event that was refused, so that a replay of it is applied, not skipped."""
+        ...
+
 
 class ParkedEvents(Protocol):
     async def park(self, event_id: str, session_id: str, body: bytes) -> None: ...

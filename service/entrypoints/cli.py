@@ -1,4 +1,4 @@
-"""`upsell`: serve, migrate, catalog apply, check."""
+"""`upsell`: serve, migrate, catalog apply, check, dead-letters."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import yaml
 
 from contracts.catalog import CatalogFile
 from service import logging as service_logging
+from service.adapters.rabbitmq.dead_letters import DeadLetterQueueMissing
 from service.app.catalog_file import apply_catalog, read_catalog
 from service.app.errors import InvalidInput
+from service.entrypoints import dead_letters_cli
 from service.settings import Settings, redact
 
 
@@ -35,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("file", type=Path)
     apply.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     apply.add_argument("--if-empty", action="store_true", help="apply only when the catalog has no product")
+    dead_letters_cli.add_commands(commands)
     return parser
 
 
@@ -97,7 +100,8 @@ async def _apply(settings: Settings, file: Path, catalog: CatalogFile, dry_run: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    service_logging.configure()
+    # What a command prints for people and scripts goes to stdout; its log lines, to stderr.
+    service_logging.configure(stream=sys.stdout if args.command == "serve" else sys.stderr)
     try:
         settings = Settings.from_env()
         if args.command == "serve":
@@ -109,12 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
         elif args.command == "check":
             asyncio.run(_check(settings))
+        elif args.command == "dead-letters":
+            return asyncio.run(dead_letters_cli.run(settings, args))
         else:
             asyncio.run(_apply(settings, args.file, _load(args.file), args.dry_run, args.if_empty))
     except (CliError, ValueError) as error:
         print(f"upsell: {error}", file=sys.stderr)
         return 2
-    except (OSError, asyncpg.PostgresError) as error:
+    except DeadLetterQueueMissing as missing:
+        print(f"upsell: the broker has no queue {missing}: has the service run on this vhost?", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPConnectionError) as error:
         print(f"upsell: cannot reach a service: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     return 0

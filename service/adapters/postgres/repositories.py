@@ -242,6 +242,10 @@ class InboxTable:
         )
         return bool(inserted)
 
+    async def forget(self, event_id: str) -> None:
+        self._recorded.pop(event_id, None)
+        await self._conn.execute("delete from inbox where event_id = $1", event_id)
+
 
 class ParkedTable:
     def __init__(self, conn: Statements) -> None:
