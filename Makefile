@@ -11,7 +11,7 @@ export UPSELL_HTTP_PORT ?= 8080
 # `make run` serves the reference checkout page; the service itself has it off unless told.
 UPSELL_DEMO ?= on
 
-.PHONY: install services browser load-generator migrate run test unit lint schemas reliability bench clean
+.PHONY: install services browser asyncapi-schema load-generator migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ run: migrate
 	@echo
 	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) $(BIN)/upsell serve
 
-test: services browser
+test: services browser asyncapi-schema
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser here); make bench loads with
@@ -51,6 +51,17 @@ browser:
 	@if command -v apt-get >/dev/null 2>&1 && [ -z "$$(fc-list :lang=ja 2>/dev/null)" ]; then \
 		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq fonts-ipafont-gothic >/dev/null || true; fi
+
+# The official AsyncAPI 3.0.0 JSON Schema that tests/unit/test_asyncapi.py validates against, from the
+# AsyncAPI project's npm package, pinned; installed once per version.
+ASYNCAPI_SPECS := 6.11.1
+ASYNCAPI_STAMP := build/asyncapi-specs/.installed-$(ASYNCAPI_SPECS)
+asyncapi-schema: $(ASYNCAPI_STAMP)
+
+$(ASYNCAPI_STAMP):
+	@bash deploy/ensure-command.sh npm npm "the AsyncAPI schema test"
+	npm install --prefix build/asyncapi-specs --no-save --no-audit --no-fund --ignore-scripts @asyncapi/specs@$(ASYNCAPI_SPECS)
+	touch $@
 
 load-generator:
 	@bash deploy/ensure-command.sh wrk wrk "make bench"
@@ -67,7 +78,7 @@ reliability: services
 bench: services load-generator
 	$(BIN)/python -m bench.run
 
-unit: install
+unit: install asyncapi-schema
 	$(BIN)/pytest tests/unit
 
 lint: install

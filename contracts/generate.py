@@ -1,4 +1,4 @@
-"""Writes the JSON Schema and OpenAPI files beside the contracts: `python -m contracts.generate`."""
+"""Writes the JSON Schema, OpenAPI and AsyncAPI files beside the contracts: `python -m contracts.generate`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from contracts.asyncapi import asyncapi
 from contracts.catalog import CatalogFile
 from contracts.events import InboundEvent, OutboundEvent
 from contracts.openapi import openapi
@@ -22,6 +23,7 @@ def documents() -> dict[str, Any]:
         "outbound-events.json": msgspec.json.schema(OutboundEvent),
         "catalog-file.json": msgspec.json.schema(CatalogFile),
         "openapi.json": openapi(),
+        "asyncapi.json": asyncapi(),
     }
 
 

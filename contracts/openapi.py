@@ -12,6 +12,9 @@ from contracts import sessions as s
 from contracts import subscriptions as sub
 from contracts.problems import Problem
 
+VERSION = "1"
+"""The interface's version, in the OpenAPI and the AsyncAPI document alike."""
+
 # (method, path, summary, roles, request body, answer body, success status)
 Operation = tuple[str, str, str, str, type[Any] | None, type[Any] | None, int]
 
@@ -232,6 +235,7 @@ def _ops_paths() -> dict[str, Any]:
             ("/readyz", "The database and the broker are reachable"),
             ("/metrics", "Prometheus metrics"),
             ("/openapi.json", "This document"),
+            ("/asyncapi.json", "The AsyncAPI 3.0 document of the events consumed and published"),
         ]
     }
 
@@ -262,7 +266,7 @@ def openapi() -> dict[str, Any]:
         paths.setdefault(op[1], {})[op[0]] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Checkout upsell service", "version": "1"},
+        "info": {"title": "Checkout upsell service", "version": VERSION},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -1,4 +1,5 @@
-"""Ops endpoints: liveness, readiness (database and broker), Prometheus metrics, the OpenAPI document."""
+"""Ops endpoints: liveness, readiness (database and broker), Prometheus metrics, the OpenAPI and AsyncAPI
+documents."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.asyncapi import asyncapi
 from contracts.openapi import openapi
 from service.entrypoints.http.app import deps, json_response
 from service.entrypoints.http.problems import ProblemError
@@ -43,6 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 _document: dict[str, object] = {}
+_asyncapi_document: dict[str, object] = {}
 
 
 @routes.get("/openapi.json")
@@ -50,3 +53,10 @@ async def openapi_json(request: web.Request) -> web.Response:
     if not _document:
         _document.update(openapi())
     return json_response(_document)
+
+
+@routes.get("/asyncapi.json")
+async def asyncapi_json(request: web.Request) -> web.Response:
+    if not _asyncapi_document:
+        _asyncapi_document.update(asyncapi())
+    return json_response(_asyncapi_document)
