@@ -51,10 +51,6 @@ class Sessions(Protocol):
 
     async def set_secret_hash(self, session_id: str, secret_hash: bytes) -> None: ...
 
-    async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
-        """The session and the digest of its client secret, in one read."""
-        ...
-
 
 class Inbox(Protocol):
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
@@ -169,4 +165,8 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         """A unit of work; `read_only` ones only read, with no transaction around them."""
+        ...
+
+    async def read_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+        """A session and its client secret's hash as committed, outside any unit of work."""
         ...

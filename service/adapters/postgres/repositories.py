@@ -210,15 +210,6 @@ class SessionTable:
             "update checkout_sessions set client_secret_hash = $2 where id = $1", session_id, secret_hash
         )
 
-    async def with_secret_hash(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
-        row = await self._conn.fetchrow(
-            "select state, client_secret_hash from checkout_sessions where id = $1", session_id
-        )
-        if row is None:
-            return None
-        secret_hash = row["client_secret_hash"]
-        return _session_decoder.decode(row["state"]), None if secret_hash is None else bytes(secret_hash)
-
 
 class InboxTable:
     def __init__(self, conn: Statements) -> None:

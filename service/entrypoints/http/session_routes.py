@@ -58,8 +58,7 @@ async def get_session(request: web.Request) -> web.Response:
     d.metrics.session_read("memory" if answer is not None else "database")
     if answer is None:
         started = d.sessions.start_read()
-        async with d.new_uow(read_only=True) as uow:
-            found = await uow.sessions.with_secret_hash(session_id)
+        found = await d.new_uow.read_session(session_id)
         if found is None:
             if secret is not None:
                 _require_secret(None, secret)

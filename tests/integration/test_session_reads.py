@@ -1,0 +1,63 @@
+"""GET reads of sessions gathered into few statements, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from contracts.sessions import LineItemInput, SessionInput
+from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.app.inbound import register
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+async def registered(new_uow: PostgresUnitOfWorkFactory, count: int) -> None:
+    for number in range(count):
+        items = [LineItemInput(price="price_pro_monthly")]
+        data = SessionInput(id=f"cs_read_{number}", mode="subscription", currency="usd", line_items=items)
+        async with new_uow() as uow:
+            await register(uow, data, NOW, secret_hash=bytes([number % 256]) * 32)
+
+
+async def test_concurrent_reads_are_answered_each_with_its_own_session_in_few_statements(seeded: asyncpg.Pool) -> None:
+    new_uow = PostgresUnitOfWorkFactory(seeded)
+    await registered(new_uow, 120)
+    asked = [f"cs_read_{number}" for number in range(120)] + ["cs_read_7", "cs_missing_1", "cs_missing_2"]
+    answers = await asyncio.gather(*(new_uow.read_session(session_id) for session_id in asked))
+    for session_id, answer in zip(asked, answers, strict=True):
+        if session_id.startswith("cs_missing"):
+            assert answer is None
+            continue
+        assert answer is not None
+        session, secret_hash = answer
+        assert session.id == session_id
+        assert secret_hash == bytes([int(session_id.rsplit("_", 1)[1]) % 256]) * 32
+    # 123 reads asked at once: the first goes alone, the rest gather behind it.
+    assert new_uow._reads.statements <= 4
+
+    # At rest, a read waits for nothing: one statement for one read.
+    before = new_uow._reads.statements
+    alone = await new_uow.read_session("cs_read_3")
+    assert alone is not None
+    assert new_uow._reads.statements == before + 1
+
+
+async def test_a_failed_statement_fails_only_the_reads_it_carried(seeded: asyncpg.Pool) -> None:
+    new_uow = PostgresUnitOfWorkFactory(seeded)
+    await registered(new_uow, 2)
+    async with seeded.acquire() as conn:
+        await conn.execute("alter table checkout_sessions rename to checkout_sessions_away")
+        try:
+            with pytest.raises(asyncpg.UndefinedTableError):
+                await new_uow.read_session("cs_read_0")
+        finally:
+            await conn.execute("alter table checkout_sessions_away rename to checkout_sessions")
+    found = await new_uow.read_session("cs_read_1")
+    assert found is not None
+    assert found[0].id == "cs_read_1"
