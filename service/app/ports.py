@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -169,4 +169,10 @@ class UnitOfWorkFactory(Protocol):
 
     async def read_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         """A session and its client secret's hash as committed, outside any unit of work."""
+        ...
+
+    async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Runs `work` in a unit of work, committed before this returns. The unit of work may carry works
+        on other sessions too: `work` changes `session_id` only, and a refusal of it (an exception) must
+        come before it writes, or every work of that unit of work runs again alone."""
         ...

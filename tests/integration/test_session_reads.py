@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -61,3 +62,48 @@ async def test_a_failed_statement_fails_only_the_reads_it_carried(seeded: asyncp
     found = await new_uow.read_session("cs_read_1")
     assert found is not None
     assert found[0].id == "cs_read_1"
+
+
+async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its_own(seeded: asyncpg.Pool) -> None:
+    from service.app import checkout
+    from service.app.errors import Conflict, NotFound
+    from service.app.ports import UnitOfWork
+
+    new_uow = PostgresUnitOfWorkFactory(seeded)
+    await registered(new_uow, 60)
+    async with new_uow() as uow:
+        await checkout.expire_session(uow, "cs_read_5")
+
+    def toggle(session_id: str, selected: bool) -> Any:
+        def work(uow: UnitOfWork) -> Any:
+            return checkout.toggle_upsell(uow, session_id, selected, NOW)
+
+        return new_uow.gathered(session_id, work)
+
+    asked = [(f"cs_read_{n}", True) for n in range(60)] + [("cs_read_9", False), ("cs_read_9", True), ("cs_nope", True)]
+    answers = await asyncio.gather(*(toggle(s, on) for s, on in asked), return_exceptions=True)
+    by_request: dict[int, Any] = dict(enumerate(answers))
+    assert isinstance(by_request[5], Conflict)
+    assert isinstance(by_request[62], NotFound)
+    for index, (session_id, selected) in enumerate(asked[:-1]):
+        if session_id == "cs_read_5":
+            continue
+        view = by_request[index]
+        assert not isinstance(view, BaseException), view
+        assert (view.id, view.upsell.selected) == (session_id, selected)
+    # The second and third toggles of cs_read_9 follow the first, each in a later transaction.
+    assert [by_request[i].version for i in (9, 60, 61)] == [2, 3, 4]
+    assert new_uow._writes.transactions <= 12
+    rows = await seeded.fetch(
+        "select correlation_id, count(*) as n from outbox where type = 'checkout.session.line_items_updated'"
+        " group by correlation_id"
+    )
+    counts = {row["correlation_id"]: row["n"] for row in rows}
+    assert counts.pop("cs_read_9") == 3
+    assert "cs_read_5" not in counts
+    assert counts == {f"cs_read_{n}": 1 for n in range(60) if n not in (5, 9)}
+    states = await seeded.fetch("select id, version, state->'upsell'->>'selected' as on from checkout_sessions")
+    stored = {row["id"]: (row["version"], row["on"]) for row in states}
+    assert stored["cs_read_9"] == (4, "true")
+    assert stored["cs_read_5"][1] == "false"
+    assert stored["cs_read_0"] == (2, "true")

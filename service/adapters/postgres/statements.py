@@ -22,6 +22,20 @@ class Statements:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._later: dict[str, list[tuple[Any, ...]]] = {}
+        self._sent = 0
+
+    def mark(self) -> tuple[int, dict[str, int]]:
+        """Where the queue stands, for `undo`."""
+        return self._sent, {query: len(rows) for query, rows in self._later.items()}
+
+    def undo(self, mark: tuple[int, dict[str, int]]) -> bool:
+        """Drops the writes queued since `mark`; False, dropping nothing, when any statement went out since
+        (it may have written, or carried queued writes)."""
+        sent, lengths = mark
+        if sent != self._sent:
+            return False
+        self._later = {query: rows[: lengths[query]] for query, rows in self._later.items() if query in lengths}
+        return True
 
     def later(self, query: str, *args: Any) -> None:
         """Queues a write. Writes are grouped by statement, each group in the order it was queued and the
@@ -35,6 +49,8 @@ class Statements:
 
     async def flush(self) -> None:
         pending, self._later = self._later, {}
+        if pending:
+            self._sent += 1
         single = [(query, rows[0]) for query, rows in pending.items() if len(rows) == 1]
         if len(single) > 1:
             await self._conn.execute(_together(tuple(q for q, _ in single)), *(a for _, args in single for a in args))
@@ -46,18 +62,22 @@ class Statements:
 
     async def execute(self, query: str, *args: Any) -> str:
         await self.flush()
+        self._sent += 1
         return await self._conn.execute(query, *args)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         await self.flush()
+        self._sent += 1
         return await self._conn.fetch(query, *args)
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         await self.flush()
+        self._sent += 1
         return await self._conn.fetchrow(query, *args)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         await self.flush()
+        self._sent += 1
         return await self._conn.fetchval(query, *args)
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import msgspec
@@ -120,6 +123,7 @@ class PostgresUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         self._locked: set[str] = set()
+        self._read: dict[str, tuple[CheckoutSession, bytes | None] | None] = {}
         self._db = c = Statements(conn)  # type: ignore[arg-type]
         self.products = ProductTable(c)
         self.prices = self._prices = PriceTable(c)
@@ -185,8 +189,29 @@ class PostgresUnitOfWork:
         await self._db.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
         self._locked.add(session_id)
 
+    async def lock_and_read(self, session_ids: Sequence[str]) -> None:
+        """Locks these sessions and reads them, in one round trip; `locked_session` answers each once from
+        what was read (a second time, from the database: the session may have changed since)."""
+        rows = await self._db.fetch("select * from lock_checkout_sessions($1::text[])", list(session_ids))
+        self._locked.update(session_ids)
+        self._read = dict.fromkeys(session_ids)
+        for row in rows:
+            secret_hash = row["locked_secret_hash"]
+            self._read[row["locked_id"]] = (
+                decode_session(row["locked_state"]),
+                None if secret_hash is None else bytes(secret_hash),
+            )
+
+    def mark(self) -> tuple[int, dict[str, int]]:
+        return self._db.mark()
+
+    def undo(self, mark: tuple[int, dict[str, int]]) -> bool:
+        return self._db.undo(mark)
+
     async def locked_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         assert self._conn is not None
+        if session_id in self._read:
+            return self._read.pop(session_id)
         row = await self._db.fetchrow("select * from lock_checkout_session($1)", session_id)
         self._locked.add(session_id)
         if row is None:
@@ -304,6 +329,121 @@ class _SessionReads:
             self._lanes -= 1
 
 
+WRITE_LANES = 3
+"""Transactions of gathered writes under way at once."""
+WRITE_MOST = 64
+"""Writes one gathered transaction carries at most."""
+T = TypeVar("T")
+
+
+class _Entangled(Exception):
+    """A gathered write failed after some of its statements went out: its part cannot be taken back alone."""
+
+
+@dataclass(eq=False, slots=True)
+class _Write(Generic[T]):
+    session_id: str
+    work: Callable[[UnitOfWork], Awaitable[T]]
+    answer: asyncio.Future[T]
+
+
+class _GatheredWrites:
+    """Writes of one session each (a toggle from a checkout page), gathered: those asked for while others
+    are under way commit together in one transaction, which locks and reads all their sessions in one
+    round trip and writes their rows in one statement each. Each write is answered only after that
+    commit; a write refused (a closed session, a wrong secret) drops what it queued and the others go
+    on. At rest a write goes alone at once."""
+
+    def __init__(self, new_uow: Callable[[], PostgresUnitOfWork]) -> None:
+        self._new_uow = new_uow
+        self._waiting: deque[_Write[Any]] = deque()
+        self._lanes = 0
+        self.transactions = 0
+        """Transactions committed or tried so far (fewer than the writes, under load)."""
+
+    async def run(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Write(session_id, work, answer))
+        if self._lanes < WRITE_LANES:
+            self._lanes += 1
+            asyncio.get_running_loop().create_task(self._lane(), name="gathered-writes")
+        return await answer
+
+    def _take(self) -> list[_Write[Any]]:
+        """The next writes in arrival order, one per session (a second write of a session waits for the
+        next transaction, which reads what the first wrote); those whose caller left are dropped."""
+        batch: list[_Write[Any]] = []
+        sessions: set[str] = set()
+        deferred: list[_Write[Any]] = []
+        while self._waiting and len(batch) < WRITE_MOST:
+            write = self._waiting.popleft()
+            if write.answer.done():
+                continue
+            if write.session_id in sessions:
+                deferred.append(write)
+                continue
+            sessions.add(write.session_id)
+            batch.append(write)
+        self._waiting.extendleft(reversed(deferred))
+        return batch
+
+    async def _lane(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._take()
+                if batch:
+                    await self._together(batch)
+        finally:
+            self._lanes -= 1
+
+    async def _together(self, batch: list[_Write[Any]]) -> None:
+        outcomes: list[tuple[_Write[Any], bool, Any]] = []
+        try:
+            async with self._new_uow() as uow:
+                self.transactions += 1
+                await uow.lock_and_read([write.session_id for write in batch])
+                for write in batch:
+                    mark = uow.mark()
+                    try:
+                        outcomes.append((write, True, await write.work(uow)))
+                    except Exception as refused:
+                        if not uow.undo(mark):
+                            raise _Entangled from refused
+                        outcomes.append((write, False, refused))
+        except Exception as failed:
+            if len(batch) > 1 and isinstance(failed, _Entangled | InvalidInput):
+                # Rolled back as a whole: each write again in a transaction of its own.
+                for write in batch:
+                    await self._alone(write)
+                return
+            outcomes = [(write, False, failed) for write in batch]
+        except BaseException as failed:
+            for write in batch:
+                _answer(write, False, failed)
+            raise
+        for write, done, result in outcomes:
+            _answer(write, done, result)
+
+    async def _alone(self, write: _Write[Any]) -> None:
+        try:
+            async with self._new_uow() as uow:
+                self.transactions += 1
+                result = await write.work(uow)
+        except Exception as failed:
+            _answer(write, False, failed)
+        else:
+            _answer(write, True, result)
+
+
+def _answer(write: _Write[Any], done: bool, result: Any) -> None:
+    if write.answer.done():
+        return
+    if done:
+        write.answer.set_result(result)
+    else:
+        write.answer.set_exception(result)
+
+
 class PostgresUnitOfWorkFactory:
     """`sessions_changed` hears of the sessions each committed unit of work changed."""
 
@@ -317,11 +457,20 @@ class PostgresUnitOfWorkFactory:
         # the relay's lock, which hold theirs for long.
         self._gate = asyncio.Semaphore(max(pool.get_max_size() - LONG_HELD, 1))
         self._reads = _SessionReads(pool, self._gate)
+        self._writes = _GatheredWrites(self._new)
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        return self._new(read_only=read_only)
+
+    def _new(self, *, read_only: bool = False) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(
             self.pool, read_only=read_only, sessions_changed=self._sessions_changed, gate=self._gate
         )
+
+    async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Runs `work`, which changes the session `session_id` only and refuses before it writes, in a unit
+        of work it may share with works on other sessions asked for meanwhile."""
+        return await self._writes.run(session_id, work)
 
     async def read_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         """A session and its client secret's hash, read outside any unit of work (gathered with others)."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable
 
 import structlog
 from aiohttp import web
 
-from contracts.sessions import ClientSecret, CompleteRequest, CreatedSession, SessionInput, UpsellToggle
+from contracts.sessions import ClientSecret, CompleteRequest, CreatedSession, SessionInput, SessionView, UpsellToggle
 from service.app import checkout, views
 from service.app.errors import NotFound
 from service.app.inbound import register
+from service.app.ports import UnitOfWork
 from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.problems import ProblemError, decode_body
@@ -87,9 +89,11 @@ async def toggle_upsell(request: web.Request) -> web.Response:
         if secret is not None:
             _require_secret(stored, secret)
 
-    async with d.new_uow() as uow:
-        view = await checkout.toggle_upsell(uow, session_id, toggle.selected, now, authorize)
-    return json_response(view)
+    def work(uow: UnitOfWork) -> Awaitable[SessionView]:
+        return checkout.toggle_upsell(uow, session_id, toggle.selected, now, authorize)
+
+    # Refusals come before the write, so the toggle may share its transaction with toggles of others.
+    return json_response(await d.new_uow.gathered(session_id, work))
 
 
 @routes.post("/v1/checkout/sessions/{id}/complete")
