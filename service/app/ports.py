@@ -176,3 +176,9 @@ class UnitOfWorkFactory(Protocol):
         on other sessions too: `work` changes `session_id` only, and a refusal of it (an exception) must
         come before it writes, or every work of that unit of work runs again alone."""
         ...
+
+    async def gathered_registration(
+        self, session_id: str, prices: Iterable[str], work: Callable[[UnitOfWork], Awaitable[T]]
+    ) -> T:
+        """As `gathered`, for `work` registering the session `session_id`, whose line items have `prices`."""
+        ...

@@ -93,7 +93,7 @@ async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its
         assert (view.id, view.upsell.selected) == (session_id, selected)
     # The second and third toggles of cs_read_9 follow the first, each in a later transaction.
     assert [by_request[i].version for i in (9, 60, 61)] == [2, 3, 4]
-    assert new_uow._writes.transactions <= 12
+    assert new_uow._changes.transactions <= 12
     rows = await seeded.fetch(
         "select correlation_id, count(*) as n from outbox where type = 'checkout.session.line_items_updated'"
         " group by correlation_id"
@@ -107,3 +107,30 @@ async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its
     assert stored["cs_read_9"] == (4, "true")
     assert stored["cs_read_5"][1] == "false"
     assert stored["cs_read_0"] == (2, "true")
+
+
+async def test_concurrent_registrations_commit_together_and_bad_input_is_refused_alone(seeded: asyncpg.Pool) -> None:
+    from service.app.errors import InvalidInput
+    from service.app.ports import UnitOfWork
+
+    new_uow = PostgresUnitOfWorkFactory(seeded)
+
+    def create(session_id: str, price: str) -> Any:
+        data = SessionInput(id=session_id, mode="subscription", currency="usd", line_items=[LineItemInput(price=price)])
+
+        def work(uow: UnitOfWork) -> Any:
+            return register(uow, data, NOW, secret_hash=None)
+
+        return new_uow.gathered_registration(session_id, [price], work)
+
+    asked = [(f"cs_new_{n}", "price_pro_monthly") for n in range(50)] + [("cs_bad", "price_gone")]
+    answers = await asyncio.gather(*(create(s, p) for s, p in asked), return_exceptions=True)
+    assert isinstance(answers[-1], InvalidInput)
+    assert [a.id for a in answers[:-1]] == [s for s, _ in asked[:-1]]
+    assert all(a.upsell.eligible for a in answers[:-1])
+    assert new_uow._registrations.transactions <= 10
+    stored = await seeded.fetchval("select count(*) from checkout_sessions where id like 'cs_new_%'")
+    assert stored == 50
+    events = await seeded.fetchval("select count(*) from outbox where type = 'checkout.session.upsell_evaluated'")
+    assert events == 50
+    assert await seeded.fetchval("select count(*) from checkout_sessions where id = 'cs_bad'") == 0

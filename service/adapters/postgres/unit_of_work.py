@@ -345,6 +345,22 @@ class _Write(Generic[T]):
     session_id: str
     work: Callable[[UnitOfWork], Awaitable[T]]
     answer: asyncio.Future[T]
+    prices: tuple[str, ...] = ()
+
+
+Prepare = Callable[["PostgresUnitOfWork", "list[_Write[Any]]"], Awaitable[None]]
+
+
+async def _lock_and_read(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> None:
+    await uow.lock_and_read([write.session_id for write in batch])
+
+
+async def _lock_and_read_ahead(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> None:
+    """For sessions to be registered: their locks, then whether they exist, their prices and what was
+    parked for them, in two round trips as a batch of events takes them."""
+    ids = [write.session_id for write in batch]
+    await uow.lock_sessions(ids)
+    await uow.read_ahead((), ids, {price for write in batch for price in write.prices})
 
 
 class _GatheredWrites:
@@ -354,24 +370,28 @@ class _GatheredWrites:
     commit; a write refused (a closed session, a wrong secret) drops what it queued and the others go
     on. At rest a write goes alone at once."""
 
-    def __init__(self, new_uow: Callable[[], PostgresUnitOfWork]) -> None:
+    def __init__(self, new_uow: Callable[[], PostgresUnitOfWork], prepare: Prepare) -> None:
         self._new_uow = new_uow
+        self._prepare = prepare
         self._waiting: deque[_Write[Any]] = deque()
         self._lanes = 0
+        self._under_way: set[str] = set()
         self.transactions = 0
         """Transactions committed or tried so far (fewer than the writes, under load)."""
 
-    async def run(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def run(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]], prices: tuple[str, ...] = ()) -> T:
         answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Write(session_id, work, answer))
+        self._waiting.append(_Write(session_id, work, answer, prices))
         if self._lanes < WRITE_LANES:
             self._lanes += 1
             asyncio.get_running_loop().create_task(self._lane(), name="gathered-writes")
         return await answer
 
     def _take(self) -> list[_Write[Any]]:
-        """The next writes in arrival order, one per session (a second write of a session waits for the
-        next transaction, which reads what the first wrote); those whose caller left are dropped."""
+        """The next writes in arrival order, one per session and none of a session whose write is under way
+        in another transaction (a later write of a session waits for the next, which reads what the one
+        before wrote: writes of one session apply in the order they came); those whose caller left are
+        dropped."""
         batch: list[_Write[Any]] = []
         sessions: set[str] = set()
         deferred: list[_Write[Any]] = []
@@ -379,7 +399,7 @@ class _GatheredWrites:
             write = self._waiting.popleft()
             if write.answer.done():
                 continue
-            if write.session_id in sessions:
+            if write.session_id in sessions or write.session_id in self._under_way:
                 deferred.append(write)
                 continue
             sessions.add(write.session_id)
@@ -391,8 +411,15 @@ class _GatheredWrites:
         try:
             while self._waiting:
                 batch = self._take()
-                if batch:
+                if not batch:
+                    # What waits is of sessions under way: the lane that has them takes it after.
+                    return
+                sessions = {write.session_id for write in batch}
+                self._under_way |= sessions
+                try:
                     await self._together(batch)
+                finally:
+                    self._under_way -= sessions
         finally:
             self._lanes -= 1
 
@@ -401,14 +428,16 @@ class _GatheredWrites:
         try:
             async with self._new_uow() as uow:
                 self.transactions += 1
-                await uow.lock_and_read([write.session_id for write in batch])
+                await self._prepare(uow, batch)
                 for write in batch:
                     mark = uow.mark()
                     try:
                         outcomes.append((write, True, await write.work(uow)))
                     except Exception as refused:
+                        if len(batch) == 1:
+                            raise
                         if not uow.undo(mark):
-                            raise _Entangled from refused
+                            raise _Entangled from None
                         outcomes.append((write, False, refused))
         except Exception as failed:
             if len(batch) > 1 and isinstance(failed, _Entangled | InvalidInput):
@@ -457,7 +486,8 @@ class PostgresUnitOfWorkFactory:
         # the relay's lock, which hold theirs for long.
         self._gate = asyncio.Semaphore(max(pool.get_max_size() - LONG_HELD, 1))
         self._reads = _SessionReads(pool, self._gate)
-        self._writes = _GatheredWrites(self._new)
+        self._changes = _GatheredWrites(self._new, _lock_and_read)
+        self._registrations = _GatheredWrites(self._new, _lock_and_read_ahead)
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         return self._new(read_only=read_only)
@@ -470,7 +500,13 @@ class PostgresUnitOfWorkFactory:
     async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Runs `work`, which changes the session `session_id` only and refuses before it writes, in a unit
         of work it may share with works on other sessions asked for meanwhile."""
-        return await self._writes.run(session_id, work)
+        return await self._changes.run(session_id, work)
+
+    async def gathered_registration(
+        self, session_id: str, prices: Iterable[str], work: Callable[[UnitOfWork], Awaitable[T]]
+    ) -> T:
+        """As `gathered`, for `work` registering the session `session_id` with these prices."""
+        return await self._registrations.run(session_id, work, tuple(prices))
 
     async def read_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
         """A session and its client secret's hash, read outside any unit of work (gathered with others)."""

@@ -13,6 +13,7 @@ from service.app import checkout, views
 from service.app.errors import NotFound
 from service.app.inbound import register
 from service.app.ports import UnitOfWork
+from service.domain.session import CheckoutSession
 from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.problems import ProblemError, decode_body
@@ -45,8 +46,12 @@ async def create_session(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(session_id=data.id)
     secret, secret_hash = new_client_secret()
     now = d.clock()
-    async with d.new_uow() as uow:
-        session = await register(uow, data, now, secret_hash)
+
+    def work(uow: UnitOfWork) -> Awaitable[CheckoutSession]:
+        return register(uow, data, now, secret_hash)
+
+    prices = [item.price for item in data.line_items]
+    session = await d.new_uow.gathered_registration(data.id, prices, work)
     return json_response(views.extended(views.session_view(session, now), CreatedSession, client_secret=secret), 201)
 
 
