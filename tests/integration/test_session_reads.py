@@ -124,7 +124,7 @@ async def test_concurrent_registrations_commit_together_and_bad_input_is_refused
         return new_uow.gathered_registration(session_id, [price], work)
 
     asked = [(f"cs_new_{n}", "price_pro_monthly") for n in range(50)] + [("cs_bad", "price_gone")]
-    answers = await asyncio.gather(*(create(s, p) for s, p in asked), return_exceptions=True)
+    answers: list[Any] = await asyncio.gather(*(create(s, p) for s, p in asked), return_exceptions=True)
     assert isinstance(answers[-1], InvalidInput)
     assert [a.id for a in answers[:-1]] == [s for s, _ in asked[:-1]]
     assert all(a.upsell.eligible for a in answers[:-1])
