@@ -11,7 +11,7 @@ export UPSELL_HTTP_PORT ?= 8080
 # `make run` serves the reference checkout page; the service itself has it off unless told.
 UPSELL_DEMO ?= on
 
-.PHONY: install services browser asyncapi-schema load-generator migrate run test unit lint schemas reliability bench clean
+.PHONY: install services browser prometheus asyncapi-schema load-generator migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ run: migrate
 	@echo
 	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) $(BIN)/upsell serve
 
-test: services browser asyncapi-schema
+test: services browser prometheus asyncapi-schema
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser here); make bench loads with
@@ -51,6 +51,16 @@ browser:
 	@if command -v apt-get >/dev/null 2>&1 && [ -z "$$(fc-list :lang=ja 2>/dev/null)" ]; then \
 		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq fonts-ipafont-gothic >/dev/null || true; fi
+
+# promtool (tests/unit/test_alerts.py) and the server (tests/e2e/test_prometheus.py, on a port of its
+# own) are in Debian's prometheus package. Where its install started the packaged daemons, they are
+# stopped and disabled: nothing is left listening on 9090.
+prometheus:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		bash deploy/ensure-command.sh promtool prometheus "the alert rule and Prometheus tests" || exit 1; \
+		for daemon in prometheus prometheus-node-exporter; do \
+			if [ -d /run/systemd/system ]; then $(if $(filter 0,$(shell id -u)),,sudo) systemctl disable --now --quiet $$daemon || true; \
+			else $(if $(filter 0,$(shell id -u)),,sudo) service $$daemon stop >/dev/null 2>&1 || true; fi; done; fi
 
 # The official AsyncAPI 3.0.0 JSON Schema that tests/unit/test_asyncapi.py validates against, from the
 # AsyncAPI project's npm package, pinned; installed once per version.

@@ -304,3 +304,69 @@ def test_dockerfile_copies_files_that_exist() -> None:
             for source in sources:
                 if "*" not in source:
                     assert (ROOT / source).exists(), source
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Bind mounts of a compose service: target in the container -> file or directory in deploy/."""
+    mounts: dict[str, Path] = {}
+    for volume in service.get("volumes", []):
+        source, _, target = str(volume).partition(":")
+        if source.startswith("."):
+            mounts[target.removesuffix(":ro")] = (DEPLOY / source).resolve()
+    return mounts
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_prometheus_reads_deploy_prometheus_and_scrapes_the_compose_services() -> None:
+    services = _compose()["services"]
+    prometheus = services["prometheus"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+    # The image's default command reads /etc/prometheus/prometheus.yml.
+    assert _mounts(prometheus)["/etc/prometheus"] == DEPLOY / "prometheus"
+    assert "127.0.0.1:9090:9090" in prometheus["ports"]
+    config = _yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    assert all((DEPLOY / "prometheus" / name).is_file() for name in config["rule_files"])
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    port = _environment(services["upsell"])["UPSELL_HTTP_PORT"]
+    assert targets["upsell"] == [f"upsell:{port}"]
+    assert targets["rabbitmq"] == ["rabbitmq:15692"]
+    assert {"upsell", "rabbitmq"} <= set(services)
+
+
+def test_compose_grafana_provisions_the_datasource_and_the_dashboard() -> None:
+    grafana = _compose()["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    assert "127.0.0.1:3000:3000" in grafana["ports"]
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == DEPLOY / "grafana" / "provisioning"
+
+    [provider] = _yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "upsell.yml")["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    assert dashboards == DEPLOY / "grafana" / "dashboards"
+    home = Path(_environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (dashboards / home.relative_to(provider["options"]["path"])).is_file()
+
+    [datasource] = _yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml")["datasources"]
+    assert urlsplit(datasource["url"]).hostname == "prometheus"
+    assert urlsplit(datasource["url"]).port == 9090
+    dashboard = _json(dashboards / "upsell.json")
+    [variable] = dashboard["templating"]["list"]
+    assert (variable["type"], variable["current"]["value"]) == ("datasource", datasource["uid"])
+
+
+def test_every_dashboard_panel_queries_the_datasource_variable() -> None:
+    dashboard = _json(DEPLOY / "grafana" / "dashboards" / "upsell.json")
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert re.search(r"\bupsell_\w+|\bup\{", target["expr"]), (panel["title"], target["expr"])
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
