@@ -18,11 +18,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from service.adapters.rabbitmq.relay import OutboxRelay
-from service.bootstrap import Service, build
-from service.settings import Settings
+from service.bootstrap import Service
 from tests.broker import Peer, peer
-from tests.integration.helpers import eventually, seed_example_catalog
+from tests.integration.helpers import eventually
 from tests.process import UPSELL
 
 pytestmark = pytest.mark.integration
@@ -46,20 +44,6 @@ prices:
 
 def created(session_id: str, price: str = LATER) -> dict[str, Any]:
     return {"id": session_id, "mode": "subscription", "currency": "usd", "line_items": [{"price": price}]}
-
-
-@pytest.fixture
-async def service(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
-    """The consumer and relay in this process; the test starts consuming when it wants to."""
-    built = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="t"))
-    await seed_example_catalog(built.pool)
-    built.relay = OutboxRelay(built.pool, built.declared.outbound, built.declared.dead_letter, built.metrics)
-    relay = asyncio.create_task(built.relay.run())
-    yield built
-    relay.cancel()
-    await asyncio.gather(relay, return_exceptions=True)
-    await built.connection.close()
-    await built.pool.close()
 
 
 @pytest.fixture

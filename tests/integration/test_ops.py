@@ -53,6 +53,15 @@ async def test_gauges_show_outbox_backlog_and_queue_depth(idle: Service, amqp_ur
     assert idle.metrics.queue_messages.labels("upsell.checkout")._value.get() == 4
     assert idle.metrics.queue_consumers.labels("upsell.checkout")._value.get() == 0
     assert idle.metrics.queue_messages.labels("upsell.checkout.dead-letter")._value.get() == 0
+    # The gauges are read again at each scrape, not kept from the first.
+    async with peer(amqp_url) as broker:
+        await broker.send("checkout.session.expired", {"session": "cs_4"})
+
+    async def one_more() -> bool:
+        await idle.refresh_gauges()
+        return bool(idle.metrics.queue_messages.labels("upsell.checkout")._value.get() == 5)
+
+    assert await eventually(one_more)
 
 
 async def test_database_connections_cut_during_a_stream_lose_nothing(idle: Service, amqp_url: str) -> None:

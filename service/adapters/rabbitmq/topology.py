@@ -62,6 +62,8 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
 
 async def queue_stats(channel: AbstractChannel, name: str) -> tuple[int, int]:
     """Ready messages and consumers of a queue, by a passive declare (no management plugin needed)."""
-    queue = await channel.declare_queue(name, passive=True)
-    result = queue.declaration_result
+    # On the AMQP channel itself: a robust channel answers a passive declare of a queue it knows from its
+    # own record, with the counts of the first declare, and the gauges would never move.
+    underlay = await channel.get_underlay_channel()
+    result = await underlay.queue_declare(name, passive=True)
     return int(result.message_count or 0), int(result.consumer_count or 0)
