@@ -1,6 +1,6 @@
 """The pipeline's baseline: a bare aio-pika relay with the service's durability and no database or logic.
 
-Consumes the quorum queue `upsell.checkout` with manual acks and, for each message, publishes a persistent
+Consumes the partition queues (`upsell.checkout.0` ...) with manual acks and, for each message, publishes a persistent
 message to the `upsell` exchange with a publisher confirm, then acks. `python bench/relay_baseline.py URL`
 """
 
@@ -37,7 +37,8 @@ async def main(url: str) -> None:
         await declared.outbound.publish(out, routing_key="checkout.session.upsell_evaluated")
         await message.ack()
 
-    await declared.queue.consume(relay)
+    for queue in declared.partitions:
+        await queue.consume(relay)
     print("ready", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -16,7 +16,8 @@ from contracts.openapi import VERSION
 INBOUND_EXCHANGE = "checkout"
 OUTBOUND_EXCHANGE = "upsell"
 DEAD_LETTER_EXCHANGE = "upsell.dead-letter"
-QUEUE = "upsell.checkout"
+PARTITION_EXCHANGE = "upsell.checkout.partitions"
+QUEUE = "upsell.checkout.{partition}"
 QUEUE_BINDING = "checkout.session.*"
 DEAD_LETTER_QUEUE = "upsell.checkout.dead-letter"
 DELIVERY_LIMIT = 20
@@ -131,19 +132,27 @@ def _channels() -> dict[str, Any]:
             "address": "{routingKey}",
             "title": f"Inbound events: the `{INBOUND_EXCHANGE}` exchange",
             "description": f"A durable topic exchange. A backend publishes each event with its type as the "
-            f"routing key and `correlation_id` set to the session's id; the service's queue `{QUEUE}` binds "
-            f"`{QUEUE_BINDING}`.",
+            f"routing key and `correlation_id` set to the session's id; the service's partition queues "
+            f"`{QUEUE}` receive `{QUEUE_BINDING}`.",
             "parameters": _routing_key(INBOUND),
             "messages": _refs(INBOUND, messages),
             "bindings": _exchange(INBOUND_EXCHANGE, "topic"),
         },
         "checkoutQueue": {
             "address": QUEUE,
-            "title": f"The service's queue `{QUEUE}`",
-            "description": f"A quorum queue bound to `{INBOUND_EXCHANGE}` by `{QUEUE_BINDING}`, with one active "
-            "consumer at a time (a session's events keep their order whatever the number of replicas). A "
-            f"message redelivered {DELIVERY_LIMIT} times goes to `{DEAD_LETTER_EXCHANGE}` (at least once); "
-            "a full queue refuses publishes.",
+            "title": f"The service's partition queues `{QUEUE}`",
+            "description": f"Quorum queues behind `{INBOUND_EXCHANGE}`: the consistent-hash exchange "
+            f"`{PARTITION_EXCHANGE}`, bound to `{INBOUND_EXCHANGE}` by `{QUEUE_BINDING}`, spreads the events "
+            "over them by `correlation_id`, so that the events of one session land in one queue, which one "
+            "replica consumes at a time (an event without `correlation_id` is taken, with no order kept across "
+            f"partitions). A message redelivered {DELIVERY_LIMIT} times goes to `{DEAD_LETTER_EXCHANGE}` (at "
+            "least once); a full queue refuses publishes.",
+            "parameters": {
+                "partition": {
+                    "description": "The partition, from 0 to `UPSELL_PARTITIONS` - 1 (16 by default).",
+                    "examples": ["0", "15"],
+                }
+            },
             "messages": _refs(INBOUND, messages),
             "bindings": _queue(QUEUE),
         },

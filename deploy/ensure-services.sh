@@ -12,7 +12,17 @@ wait_reachable() {
   return 1
 }
 
-reachable && exit 0
+# The partition queues sit behind a consistent-hash exchange, a plugin shipped with the broker and off by
+# default. Enabled here where the broker is local; elsewhere the service's start-up says how.
+enable_plugins() {
+  if command -v rabbitmq-plugins >/dev/null 2>&1 && command -v rabbitmq-server >/dev/null 2>&1; then
+    rabbitmq-plugins -q list -e rabbitmq_consistent_hash_exchange 2>/dev/null | grep -q consistent_hash \
+      || rabbitmq-plugins -q enable rabbitmq_consistent_hash_exchange >/dev/null
+  fi
+  return 0
+}
+
+reachable && enable_plugins && exit 0
 
 started=no
 if ! "$upsell" check 2>&1 | grep -q "PostgreSQL.*not reachable" ; then :; elif command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then
@@ -25,7 +35,7 @@ if ! "$upsell" check 2>&1 | grep -q "RabbitMQ is not reachable"; then :; elif co
   rabbitmq-server -detached || true
   started=yes
 fi
-if [ "$started" = yes ] && wait_reachable 60; then exit 0; fi
+if [ "$started" = yes ] && wait_reachable 60; then enable_plugins; exit 0; fi
 
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   echo "starting PostgreSQL and RabbitMQ with docker compose"

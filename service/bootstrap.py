@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,15 +23,18 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
+from service.adapters.postgres.leases import Leases
 from service.adapters.postgres.listener import API_KEYS_CHANNEL, SESSIONS_CHANNEL, Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.adapters.rabbitmq.relay import OutboxRelay
+from service.adapters.rabbitmq.subscriptions import Subscriptions
 from service.adapters.rabbitmq.topology import Declared, Topology, declare, queue_stats
 from service.entrypoints.consumer import CheckoutConsumer
 from service.entrypoints.http.app import Deps, init_app
 from service.entrypoints.http.auth import Authenticator
 from service.entrypoints.http.session_cache import SessionCache
+from service.entrypoints.ownership import LEASE_TTL, Ownership
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -102,10 +108,16 @@ class Service:
     metrics: Metrics
     consumer: CheckoutConsumer
     relay: OutboxRelay
+    subscriptions: Subscriptions
+    ownership: Ownership
     app: web.Application
     sessions: SessionCache
     auth: Authenticator
     _refreshing: asyncio.Task[None] | None = None
+
+    def own_all(self) -> None:
+        """Relays every partition without leases: a single process in a test that consumes by hand."""
+        self.relay.own(range(self.topology.partitions))
 
     def changes(self) -> Listener:
         """The LISTEN connection that keeps this process's GET answers and API keys current."""
@@ -159,16 +171,27 @@ class Service:
         self.metrics.parked_oldest_age.set(float(parked["age"]))
         if self.ops_channel.is_closed:
             self.ops_channel = await self.connection.channel(publisher_confirms=False)
-        for name in (self.topology.queue, self.topology.dead_letter_queue):
+        for name in (*self.topology.partition_queues, self.topology.dead_letter_queue):
             messages, consumers = await queue_stats(self.ops_channel, name)
             self.metrics.queue_messages.labels(name).set(messages)
             self.metrics.queue_consumers.labels(name).set(consumers)
 
 
+def replica_id() -> str:
+    """Unique per process, and telling on a dashboard: the host (the pod's name) and the process."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 async def build(settings: Settings, topology: Topology | None = None) -> Service:
-    topology = topology or Topology()
+    topology = topology or Topology(partitions=settings.partitions)
     metrics = Metrics()
     pool = await connect_database(settings.database_url)
+    leases = Leases(pool, replica_id(), topology.partitions, LEASE_TTL)
+    try:
+        await leases.prepare()
+    except BaseException:
+        await pool.close()
+        raise
     connection = await connect_broker(settings.amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     await channel.set_qos(prefetch_count=PREFETCH)
@@ -179,9 +202,12 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
     ops_channel = await connection.channel(publisher_confirms=False)
     sessions = SessionCache()
     auth = Authenticator(settings.admin_token, functools.partial(find_api_key, pool), metrics)
-    new_uow = PostgresUnitOfWorkFactory(pool, sessions_changed=sessions.changed_many)
+    new_uow = PostgresUnitOfWorkFactory(pool, sessions_changed=sessions.changed_many, partitions=topology.partitions)
     consumer = CheckoutConsumer(new_uow, declared.dead_letter, metrics)
-    relay = OutboxRelay(pool, outbound, dead_letter, metrics)
+    # Nothing is relayed until its partition's lease is held.
+    relay = OutboxRelay(pool, outbound, dead_letter, metrics, partitions=())
+    subscriptions = Subscriptions(declared.partitions, consumer.on_message)
+    ownership = Ownership(leases, subscriptions, consumer, relay, metrics)
     service = Service(
         settings,
         pool,
@@ -193,6 +219,8 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
         metrics,
         consumer,
         relay,
+        subscriptions,
+        ownership,
         web.Application(),
         sessions,
         auth,
@@ -227,22 +255,29 @@ async def serve(settings: Settings) -> None:
     runner = web.AppRunner(service.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-    consumer_tag = await service.declared.queue.consume(service.consumer.on_message)
+    ownership_task = asyncio.create_task(service.ownership.run(), name="partition-ownership")
     log.info(
         "service_started",
         http=f"http://{settings.http_host}:{settings.http_port}",
-        queue=service.topology.queue,
+        replica=service.ownership.replica,
+        partitions=service.topology.partitions,
     )
     await stop.wait()
     listener_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await listener_task
-    await shutdown(service, runner, relay_task, consumer_tag)
+    await shutdown(service, runner, relay_task, ownership_task)
 
 
-async def shutdown(service: Service, runner: web.AppRunner, relay_task: asyncio.Task[None], consumer_tag: str) -> None:
-    """Stops consuming, finishes the messages in hand, lets the relay end its batch and flushes the outbox,
-    all within SHUTDOWN_GRACE seconds; what is left stays in the outbox for the next process."""
+async def shutdown(
+    service: Service,
+    runner: web.AppRunner | None,
+    relay_task: asyncio.Task[None],
+    ownership_task: asyncio.Task[None],
+) -> None:
+    """Stops consuming, finishes the messages in hand, lets the relay end its batch and flushes the outbox
+    of its partitions, all within SHUTDOWN_GRACE seconds, then gives the partitions back for the other
+    replicas to take at once; what is left stays in the outbox for the next owner."""
     log.info("service_stopping")
     deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
 
@@ -250,11 +285,12 @@ async def shutdown(service: Service, runner: web.AppRunner, relay_task: asyncio.
         return max(deadline - asyncio.get_running_loop().time(), 0.1)
 
     service.consumer.stopping = True
-    with contextlib.suppress(Exception):
-        await service.declared.queue.cancel(consumer_tag)
+    # The heartbeats go on (renewing only) until the partitions are given back.
+    await service.ownership.stop_consuming()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(service.consumer.wait_idle(), left() * 0.6)
-    await runner.cleanup()
+    if runner is not None:
+        await runner.cleanup()
     service.relay.stop()
     try:
         await asyncio.wait_for(asyncio.shield(relay_task), left() * 0.5)
@@ -266,8 +302,12 @@ async def shutdown(service: Service, runner: web.AppRunner, relay_task: asyncio.
         flushed = await asyncio.wait_for(service.relay.drain(), left())
         log.info("outbox_flushed", events=flushed)
     except Exception as exc:
-        # What is left stays in the outbox and is published by the next process.
+        # What is left stays in the outbox and is published by the next owner.
         log.warning("outbox_flush_incomplete", error=type(exc).__name__)
+    ownership_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ownership_task
+    await service.ownership.leave()
     await service.connection.close()
     await service.pool.close()
     log.info("service_stopped")

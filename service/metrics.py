@@ -56,6 +56,20 @@ class Metrics:
         )
         self.queue_messages = Gauge("upsell_queue_messages", "Messages ready in a queue", ["queue"], registry=r)
         self.queue_consumers = Gauge("upsell_queue_consumers", "Consumers of a queue", ["queue"], registry=r)
+        self.partition_owned = Gauge(
+            "upsell_partition_owned", "1 while this replica holds the partition's lease", ["partition"], registry=r
+        )
+        self.partition_handovers = Counter(
+            "upsell_partition_handovers",
+            "Partitions this replica took, gave back, or lost (its lease taken by another)",
+            ["change"],
+            registry=r,
+        )
+        self.uncorrelated = Counter(
+            "upsell_inbound_without_correlation_id",
+            "Inbound messages without a correlation_id: their order across partitions is not kept",
+            registry=r,
+        )
         self._tally = Tally()
         r.register(self._tally)
         self._requests = self._tally.counter(

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from service.domain.partitions import PARTITIONS
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -19,6 +21,8 @@ class Settings:
     public_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     """Exact origins whose pages may call the client-secret endpoints from a browser."""
+    partitions: int = PARTITIONS
+    """Inbound and outbox partitions (`UPSELL_PARTITIONS`): the same in every replica of a deployment."""
     demo: bool = False
     """Serve the reference checkout page at /demo/checkout (`UPSELL_DEMO`, for a local demo only)."""
 
@@ -29,6 +33,9 @@ class Settings:
         port = env.get("UPSELL_HTTP_PORT", str(default.http_port))
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"UPSELL_HTTP_PORT must be a port number, not {port!r}")
+        partitions = env.get("UPSELL_PARTITIONS", str(default.partitions))
+        if not partitions.isdigit() or not 1 <= int(partitions) <= 1024:
+            raise ValueError(f"UPSELL_PARTITIONS must be a number from 1 to 1024, not {partitions!r}")
         return cls(
             amqp_url=env.get("UPSELL_AMQP_URL", default.amqp_url),
             database_url=env.get("UPSELL_DATABASE_URL", default.database_url),
@@ -38,6 +45,7 @@ class Settings:
             link_secret=env.get("UPSELL_LINK_SECRET") or None,
             public_url=env.get("UPSELL_PUBLIC_URL") or None,
             cors_origins=parse_origins(env.get("UPSELL_CORS_ORIGINS", "")),
+            partitions=int(partitions),
             demo=_flag("UPSELL_DEMO", env.get("UPSELL_DEMO", "")),
         )
 

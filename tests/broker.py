@@ -51,7 +51,13 @@ class Peer:
         await exchange.publish(message, routing_key=routing_key)
 
     async def send(self, event_type: str, data: dict[str, Any], event_id: str | None = None) -> None:
-        await self.publish(envelope(event_type, data, event_id), event_type)
+        """As publishers do: the session id as `correlation_id`, which picks the event's partition."""
+        session = data.get("id") if event_type == "checkout.session.created" else data.get("session")
+        await self.publish(
+            envelope(event_type, data, event_id),
+            event_type,
+            correlation_id=session if isinstance(session, str) else None,
+        )
 
     async def next_event(self, timeout: float = 15.0) -> AbstractIncomingMessage:
         return await _get(self.events, timeout)

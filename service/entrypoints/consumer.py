@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -184,13 +184,19 @@ class CheckoutConsumer:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._by_partition: dict[int | None, int] = {}
+        self._revoked: set[int] = set()
+        self._one_done = asyncio.Event()
         self.stopping = False
 
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
+    async def on_message(self, message: AbstractIncomingMessage, partition: int | None = None) -> None:
         started = time.perf_counter()
         self._acks.opened(message)
         self._in_flight += 1
+        self._by_partition[partition] = self._by_partition.get(partition, 0) + 1
         self._idle.clear()
+        if not message.correlation_id:
+            self._metrics.uncorrelated.inc()
         # The AMQP type is the sender's; only known types become metric labels.
         event_type = message.type if message.type in INBOUND_TYPES else "unknown"
         # Each delivery runs in its own task, so what is bound here stays with this message's lines.
@@ -198,12 +204,16 @@ class CheckoutConsumer:
         structlog.contextvars.bind_contextvars(message_id=message.message_id, event_type=event_type)
         try:
             try:
-                outcome, event_type = await self._process(message, event_type)
+                outcome, event_type = await self._process(message, event_type, partition)
             except Exception as error:
                 outcome = await self._failed(message, error)
             log.info("message_handled", outcome=outcome, ms=round((time.perf_counter() - started) * 1000, 2))
         finally:
             self._in_flight -= 1
+            self._by_partition[partition] -= 1
+            if not self._by_partition[partition]:
+                del self._by_partition[partition]
+            self._one_done.set()
             if self._in_flight == 0:
                 self._idle.set()
         self._metrics.messages_consumed.labels(event_type, outcome).inc()
@@ -227,7 +237,25 @@ class CheckoutConsumer:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    async def _process(self, message: AbstractIncomingMessage, amqp_type: str) -> tuple[str, str]:
+    async def settled(self, partitions: Collection[int], within: float) -> None:
+        """Waits (for `within` seconds at most) until no message of these partitions is in hand."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while any(p in self._by_partition for p in partitions):
+                    self._one_done.clear()
+                    await self._one_done.wait()
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """These partitions are another replica's now: what of them waits for the database goes back to
+        the queue, for their new owner, rather than be written after that owner's events."""
+        self._revoked.update(partitions)
+
+    def restore(self, partitions: Iterable[int]) -> None:
+        self._revoked.difference_update(partitions)
+
+    async def _process(
+        self, message: AbstractIncomingMessage, amqp_type: str, partition: int | None
+    ) -> tuple[str, str]:
         """Returns the outcome and the event type (from the envelope when it decodes)."""
         try:
             event = inbound_decoder.decode(message.body)
@@ -238,14 +266,14 @@ class CheckoutConsumer:
         event_type = str(event.__struct_config__.tag)
         structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event_type, session_id=session_of(event))
         async with self._sessions.hold(session_of(event)):
-            return await self._apply(message, event), event_type
+            return await self._apply(message, event, partition), event_type
 
-    async def _apply(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
+    async def _apply(self, message: AbstractIncomingMessage, event: InboundEvent, partition: int | None) -> str:
         """Applies the event with those that arrived with it, then acks."""
         try:
             return await self._batches.submit(Delivery(event, message))
         except Exception:
-            return await self._apply_alone(message, event)
+            return await self._apply_alone(message, event, partition)
 
     async def _apply_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
         # Those whose channel is gone (and their tasks with it) are left: the broker delivers them again.
@@ -287,7 +315,7 @@ class CheckoutConsumer:
         except Exception as lost:
             log.warning("ack_failed", messages=len(messages), error=type(lost).__name__)
 
-    async def _apply_alone(self, message: AbstractIncomingMessage, event: InboundEvent) -> str:
+    async def _apply_alone(self, message: AbstractIncomingMessage, event: InboundEvent, partition: int | None) -> str:
         """Applies and acks; holds the message (not requeued) while the database is away."""
         backoff = 0.05
         while True:
@@ -303,7 +331,7 @@ class CheckoutConsumer:
             except UseCaseError as refused:
                 return await self._reject(message, refused.code, refused.detail)
             except TRANSIENT_ERRORS as away:
-                if self.stopping:
+                if self.stopping or partition in self._revoked:
                     await self._acks.nack(message)
                     return "requeued"
                 log.warning("database_unavailable", error=type(away).__name__, backoff=backoff)

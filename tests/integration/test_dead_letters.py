@@ -73,8 +73,12 @@ async def listed(database_url: str, amqp_url: str, *args: str) -> list[dict[str,
     return [msgspec.json.decode(line) for line in out.splitlines()]
 
 
-async def consume(service: Service) -> str:
-    return await service.declared.queue.consume(service.consumer.on_message)
+async def inbound_depth(broker: Peer) -> int:
+    return sum([await depth(broker, name) for name in broker.topology.partition_queues])
+
+
+async def consume(service: Service) -> None:
+    await service.subscriptions.take_all()
 
 
 async def test_poison_listed_fixed_replayed_with_its_id_and_completed(
@@ -217,14 +221,14 @@ REPLAYED = 1500
 async def test_a_replay_killed_half_way_loses_none_and_applies_none_twice(
     service: Service, broker: Peer, database_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
-    tag = await consume(service)
+    await consume(service)
     ids = [f"evt-{uuid.uuid4()}" for _ in range(REPLAYED)]
     for number, event_id in enumerate(ids):
         await broker.send("checkout.session.created", created(f"cs_kill_{number}"), event_id)
     dlq = broker.topology.dead_letter_queue
     assert await eventually(lambda: _at_least(broker, dlq, REPLAYED), timeout=120)
     # The consumer stops while the replay runs, so that the kill lands with most events still queued.
-    await service.declared.queue.cancel(tag)
+    await service.subscriptions.cancel_all()
     catalog = tmp_path / "fix.yaml"
     catalog.write_text(FIX, encoding="utf-8")
     code, _, err = await cli(database_url, amqp_url, "catalog", "apply", str(catalog))
@@ -246,7 +250,7 @@ async def test_a_replay_killed_half_way_loses_none_and_applies_none_twice(
         replay.send_signal(signal.SIGKILL)
         await replay.wait()
     left = await _eventually_settled(broker, dlq)
-    inbound = await depth(broker, broker.topology.queue)
+    inbound = await inbound_depth(broker)
     assert 0 < left < REPLAYED
     # Each event is in one queue or the other, the one in flight possibly in both.
     assert REPLAYED <= left + inbound <= REPLAYED + 1
@@ -264,7 +268,7 @@ async def test_a_replay_killed_half_way_loses_none_and_applies_none_twice(
     assert seen == REPLAYED
     duplicates = service.metrics.messages_consumed.labels("checkout.session.created", "duplicate")._value.get()
     assert duplicates <= 1
-    assert await depth(broker, broker.topology.queue) == 0
+    assert await inbound_depth(broker) == 0
 
 
 async def _at_most(broker: Peer, queue: str, count: int) -> bool:

@@ -15,6 +15,7 @@ from aio_pika.abc import AbstractExchange
 from contracts.events import OutboundEvent
 from service.adapters.rabbitmq.relay import OutboxRelay
 from service.bootstrap import Service, build
+from service.domain.partitions import partition_of
 from service.settings import Settings
 from tests.broker import Peer, envelope, peer, session_data
 from tests.integration.helpers import eventually, seed_example_catalog
@@ -40,9 +41,9 @@ async def running(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
         service.pool, service.declared.outbound, service.declared.dead_letter, service.metrics, poll_interval=60.0
     )
     relay = asyncio.create_task(service.relay.run())
-    tag = await service.declared.queue.consume(service.consumer.on_message)
+    await service.subscriptions.take_all()
     yield service
-    await service.declared.queue.cancel(tag)
+    await service.subscriptions.cancel_all()
     relay.cancel()
     await asyncio.gather(relay, return_exceptions=True)
     await service.connection.close()
@@ -224,30 +225,27 @@ async def test_polling_publishes_what_no_notification_announced(running: Service
         assert (await broker.next_event(timeout=5.0)).message_id == "e-quiet"
 
 
-async def test_a_relay_that_cannot_publish_gives_the_lock_to_one_that_can(running: Service, broker: Peer) -> None:
+async def test_a_relay_publishes_the_partitions_it_owns_and_those_it_takes_over(running: Service, broker: Peer) -> None:
     running.relay.stop()
     await asyncio.sleep(0.2)
-    # A relay whose broker channel is gone: every publish fails.
-    closed = await running.connection.channel(publisher_confirms=True)
-    broken_exchange = await closed.get_exchange(running.topology.outbound_exchange)
-    await closed.close()
+    partitions = running.topology.partitions
+    mine = "s-mine"
+    theirs = next(f"s-{n}" for n in range(100) if partition_of(f"s-{n}", partitions) != partition_of(mine, partitions))
     async with running.consumer._new_uow() as uow:
-        await uow.outbox.add("e-stuck", "test.event", "s", b"{}")
-    broken = OutboxRelay(running.pool, broken_exchange, broken_exchange, running.metrics, poll_interval=0.2)
-    healthy = OutboxRelay(
-        running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, poll_interval=0.2
+        await uow.outbox.add("e-theirs", "test.event", theirs, b"{}")
+        await uow.outbox.add("e-mine", "test.event", mine, b"{}")
+    relay = OutboxRelay(
+        running.pool,
+        running.declared.outbound,
+        running.declared.dead_letter,
+        running.metrics,
+        partitions=[partition_of(mine, partitions)],
     )
-    first = asyncio.create_task(broken.run())
-    second = None
-    try:
-        assert await eventually(lambda: _true(broken._conn is not None))
-        second = asyncio.create_task(healthy.run())
-        assert (await broker.next_event(timeout=10.0)).message_id == "e-stuck"
-    finally:
-        for task in (first, second):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+    async with relaying(relay):
+        assert (await broker.next_event(timeout=10.0)).message_id == "e-mine"
+        assert await broker.no_more_events(0.5)
+        relay.own([partition_of(theirs, partitions)])
+        assert (await broker.next_event(timeout=10.0)).message_id == "e-theirs"
 
 
 @asynccontextmanager

@@ -30,9 +30,9 @@ async def test_events_of_a_session_apply_in_delivery_order(service: Service, amq
             await broker.send("checkout.session.created", created(session))
             await broker.send("checkout.session.expired", {"session": session})
             await broker.send("checkout.session.payment_succeeded", {"session": session})
-        tag = await service.declared.queue.consume(service.consumer.on_message)
+        await service.subscriptions.take_all()
         reasons = [(await broker.dead_letter()).headers["x-upsell-reason"] for _ in sessions]
-        await service.declared.queue.cancel(tag)
+        await service.subscriptions.cancel_all()
         types = []
         while (message := await broker.events.get(no_ack=True, fail=False)) is not None:
             types.append(message.type)
@@ -45,12 +45,12 @@ async def test_events_of_a_session_apply_in_delivery_order(service: Service, amq
 
 async def test_a_parked_event_refused_later_is_dead_lettered(service: Service, amqp_url: str) -> None:
     async with peer(amqp_url) as broker:
-        tag = await service.declared.queue.consume(service.consumer.on_message)
+        await service.subscriptions.take_all()
         await broker.send("checkout.session.expired", {"session": "cs_late"})
         await broker.send("checkout.session.payment_succeeded", {"session": "cs_late"}, event_id="evt-paid")
         await broker.send("checkout.session.created", created("cs_late"))
         dead = await broker.dead_letter()
-        await service.declared.queue.cancel(tag)
+        await service.subscriptions.cancel_all()
     assert dead.message_id == "evt-paid"
     assert dead.headers["x-upsell-reason"] == "session_expired"
     assert dead.type == "checkout.session.payment_succeeded"
@@ -63,9 +63,9 @@ async def test_a_session_consumed_after_its_expiry_still_completes_when_paid(ser
     async with peer(amqp_url) as broker:
         await broker.send("checkout.session.created", late)
         await broker.send("checkout.session.payment_succeeded", {"session": "cs_backlog", "payment": "pi_1"})
-        tag = await service.declared.queue.consume(service.consumer.on_message)
+        await service.subscriptions.take_all()
         first, second = await broker.next_event(), await broker.next_event()
-        await service.declared.queue.cancel(tag)
+        await service.subscriptions.cancel_all()
     assert (first.type, second.type) == ("checkout.session.upsell_evaluated", "checkout.session.completed")
     assert await service.pool.fetchval("select status from checkout_sessions where id = 'cs_backlog'") == "complete"
 
@@ -124,11 +124,11 @@ AMQP_BAD_INPUT = [
 
 async def test_bad_amqp_input_is_dead_lettered_at_once(service: Service, amqp_url: str) -> None:
     async with peer(amqp_url) as broker:
-        tag = await service.declared.queue.consume(service.consumer.on_message)
+        await service.subscriptions.take_all()
         for body in AMQP_BAD_INPUT:
             await broker.publish(body, "checkout.session.created")
         dead = [await broker.dead_letter() for _ in AMQP_BAD_INPUT]
-        await service.declared.queue.cancel(tag)
+        await service.subscriptions.cancel_all()
     assert [d.headers["x-upsell-reason"] for d in dead] == ["invalid_event"] * len(AMQP_BAD_INPUT)
     # At once: no message was requeued for a retry first.
     assert service.metrics.messages_consumed.labels("unknown", "dead_lettered")._value.get() == len(AMQP_BAD_INPUT)

@@ -55,12 +55,19 @@ class Backend:
             self._exchange = await channel.declare_exchange("checkout", aio_pika.ExchangeType.TOPIC, durable=True)
         return self._exchange
 
-    async def publish(self, body: bytes, routing_key: str, message_id: str, deadline: float = 120.0) -> None:
+    async def publish(
+        self, body: bytes, routing_key: str, message_id: str, correlation_id: str | None, deadline: float = 120.0
+    ) -> None:
         give_up = time.monotonic() + deadline
         while True:
             try:
                 exchange = await self._ready()
-                message = aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                message = aio_pika.Message(
+                    body,
+                    message_id=message_id,
+                    correlation_id=correlation_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                )
                 await asyncio.wait_for(exchange.publish(message, routing_key=routing_key), 10)
                 return
             except Exception:
@@ -74,7 +81,9 @@ class Backend:
 
     async def send(self, event_type: str, data: dict[str, Any], event_id: str | None = None) -> str:
         event_id = event_id or str(uuid.uuid4())
-        await self.publish(envelope(event_type, data, event_id), event_type, event_id)
+        # The session id as `correlation_id`: the events of one session go to one partition.
+        session = data["id"] if event_type == "checkout.session.created" else data["session"]
+        await self.publish(envelope(event_type, data, event_id), event_type, event_id, session)
         return event_id
 
     async def close(self) -> None:

@@ -62,7 +62,7 @@ async def test_poison_messages_are_dead_lettered_once_and_the_stream_flows(
             event_type, body, reason = POISONS[(index // 10) % len(POISONS)]
             poison_id = f"poison-{index}"
             raw = body if isinstance(body, bytes) else _envelope(event_type, body, poison_id)
-            await backend.publish(raw, event_type, poison_id)
+            await backend.publish(raw, event_type, poison_id, None)
             poison_ids[poison_id] = reason
     await collector.wait_for(EVALUATED, set(sessions), 120)
     dead = await _dead_letters(fleet.env["UPSELL_AMQP_URL"], len(poison_ids))
@@ -87,7 +87,7 @@ async def test_every_event_delivered_twice_also_concurrently_has_one_effect(
         event_id = f"evt-{session}"
         body = _envelope("checkout.session.created", created(session), event_id)
         # The second copy right behind the first, so both are in flight at once.
-        await asyncio.gather(*(backend.publish(body, "checkout.session.created", event_id) for _ in range(2)))
+        await asyncio.gather(*(backend.publish(body, "checkout.session.created", event_id, session) for _ in range(2)))
     await collector.wait_for(EVALUATED, set(sessions), 120)
     await asyncio.sleep(2)
     result = outcome("every event delivered twice", 2 * len(sessions), set(sessions), collector, None)

@@ -174,10 +174,12 @@ def test_the_broker_names_are_those_the_service_declares(document: dict[str, Any
     assert exchange("checkout")["name"] == topology.inbound_exchange
     assert exchange("upsell")["name"] == topology.outbound_exchange
     assert exchange("deadLetter")["name"] == topology.dead_letter_exchange
-    assert queue("checkoutQueue") == topology.queue
+    assert queue("checkoutQueue") == topology.queue_prefix + ".{partition}"
     assert queue("deadLetterQueue") == topology.dead_letter_queue
     queue_text = channels["checkoutQueue"]["description"]
-    assert f"bound to `{topology.inbound_exchange}` by `{topology.binding}`" in queue_text
+    assert f"`{topology.partition_exchange}`, bound to `{topology.inbound_exchange}` by `{topology.binding}`" in (
+        queue_text
+    )
     assert f"redelivered {DELIVERY_LIMIT} times goes to `{topology.dead_letter_exchange}`" in queue_text
     definitions = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
     declared = {e["name"]: e for e in definitions["exchanges"]}

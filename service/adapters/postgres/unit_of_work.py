@@ -52,6 +52,7 @@ from service.app.ports import (
     UpgradePaths,
 )
 from service.domain.catalog import Coupon, Price, Violation
+from service.domain.partitions import PARTITIONS
 from service.domain.session import CheckoutSession
 from service.domain.subscriptions import Subscription
 
@@ -97,8 +98,10 @@ class PostgresUnitOfWork:
         read_only: bool = False,
         sessions_changed: Callable[[Iterable[str]], None] | None = None,
         gate: asyncio.Semaphore | None = None,
+        partitions: int = PARTITIONS,
     ) -> None:
         self._pool = pool
+        self._partitions = partitions
         self._gate = gate or asyncio.Semaphore(1_000_000)
         self._read_only = read_only
         self._sessions_changed = sessions_changed
@@ -132,7 +135,7 @@ class PostgresUnitOfWork:
         self.sessions = self._sessions = SessionTable(c)
         self.inbox = self._inbox = InboxTable(c)
         self.parked = self._parked = ParkedTable(c)
-        self.outbox = OutboxTable(c)
+        self.outbox = OutboxTable(c, self._partitions)
         self.api_keys = ApiKeyTable(c)
         self.subscriptions = DocumentTable(c, "subscriptions", Subscription)
         self.upgrade_paths = UpgradePathTable(c)
@@ -265,7 +268,8 @@ class PostgresUnitOfWork:
 
 
 LONG_HELD = 2
-"""Connections of the pool that the listener and the relay's lock hold for long."""
+"""Connections of the pool left to the listener, which holds its own for long, and to the relay's and the
+partition heartbeat's short statements."""
 READ_LANES = 2
 """Gathered session reads under way at once: one goes out while the next gathers."""
 READ_MOST = 256
@@ -476,14 +480,20 @@ def _answer(write: _Write[Any], done: bool, result: Any) -> None:
 class PostgresUnitOfWorkFactory:
     """`sessions_changed` hears of the sessions each committed unit of work changed."""
 
-    def __init__(self, pool: asyncpg.Pool, sessions_changed: Callable[[Iterable[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sessions_changed: Callable[[Iterable[str]], None] | None = None,
+        partitions: int = PARTITIONS,
+    ) -> None:
         self.pool = pool
+        self.partitions = partitions
         self._sessions_changed = sessions_changed
         # Units of work queue here, first come first served, rather than in the pool: asyncpg's queue of
         # connections lets a newcomer take a connection just released while a waiter woken for it has
         # not run yet, and the waiter goes to the back. Under 32 concurrent GETs on 10 connections that
         # made a p99 of 230 to 360 ms beside a median of 3. Two connections stay for the listener and
-        # the relay's lock, which hold theirs for long.
+        # the relay and the heartbeat.
         self._gate = asyncio.Semaphore(max(pool.get_max_size() - LONG_HELD, 1))
         self._reads = _SessionReads(pool, self._gate)
         self._changes = _GatheredWrites(self._new, _lock_and_read)
@@ -494,7 +504,11 @@ class PostgresUnitOfWorkFactory:
 
     def _new(self, *, read_only: bool = False) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(
-            self.pool, read_only=read_only, sessions_changed=self._sessions_changed, gate=self._gate
+            self.pool,
+            read_only=read_only,
+            sessions_changed=self._sessions_changed,
+            gate=self._gate,
+            partitions=self.partitions,
         )
 
     async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:

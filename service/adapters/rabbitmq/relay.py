@@ -1,16 +1,17 @@
 """The outbox relay: publishes committed events in order, with publisher confirms, then marks them.
 
 Woken by LISTEN/NOTIFY on `upsell_outbox` and by a polling fallback, so a lost notification or a
-restart only delays an event. One relay publishes at a time: the one whose connection holds the relay's
-advisory lock, which keeps the events of a session in the order they were committed, also with several
-processes; the others try again at each poll, and one takes over when the holder's connection ends.
-A crash between the confirm and the mark re-sends the event with the same id; consumers drop it by id.
+restart only delays an event. Each replica's relay publishes the outbox partitions its replica owns (a
+session's events are all in one partition, so one relay publishes them, in the order they were
+committed); the ownership moves with the partition leases, after the relay let go of what it had on its
+way. A crash between the confirm and the mark re-sends the event with the same id; consumers drop it by id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +22,11 @@ from aio_pika.abc import AbstractExchange, HeadersType
 from asyncpg.pool import PoolConnectionProxy
 
 from service.adapters.postgres.listener import Listener
+from service.domain.partitions import PARTITIONS
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
-_RELAY_LOCK = 7_143_212
-RESIGN_AFTER = 3
-"""Failed batches in a row after which a relay gives the lock up for another to take."""
 CHANNEL = "upsell_outbox"
 
 
@@ -55,12 +54,14 @@ MAX_IN_FLIGHT = 1000
 """Events published and not yet confirmed, at most."""
 PUBLISH_TIMEOUT = 30.0
 """Seconds a publish may wait for its confirm before it counts as refused (and is published again)."""
-SETTLE_BEFORE_RESIGNING = 5.0
-"""Seconds a relay giving its lock up waits for the confirms under way, so that it can mark them."""
-# Unpublished events, those on their way and the other events of their sessions aside.
+SETTLE_BEFORE_LETTING_GO = 5.0
+"""Seconds a relay letting a partition go waits for its confirms under way, so that it can mark them."""
+# Unpublished events of the relay's partitions, those on their way and the other events of their
+# sessions aside.
 _READ = (
-    "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail"
-    " from outbox where published_at is null and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
+    "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail,"
+    " partition from outbox where published_at is null and partition = any($4::smallint[])"
+    " and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
     " order by id limit $1"
 )
 _MARK = (
@@ -85,6 +86,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_in_flight: int = MAX_IN_FLIGHT,
+        partitions: Iterable[int] = range(PARTITIONS),
     ) -> None:
         self._pool = pool
         self._exchange = exchange
@@ -95,7 +97,9 @@ class OutboxRelay:
         self._max_in_flight = max_in_flight
         self._wake = asyncio.Event()
         self._stopping = False
-        self._conn: PoolConnectionProxy | None = None
+        self._partitions = frozenset(partitions)
+        self._turn = asyncio.Lock()
+        """One batch (or a let-go's mark) at a time."""
         self._publishes: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         """Publishes under way with their rows, in the order they started."""
         self._marked = False
@@ -110,57 +114,36 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
 
-    async def _leader(self) -> PoolConnectionProxy | None:
-        """This relay's own connection while it holds the relay lock, None while another relay does.
+    @property
+    def partitions(self) -> frozenset[int]:
+        return self._partitions
 
-        The lock is the connection's (not a transaction's): a batch costs two statements, the read and
-        the mark, and it is given up only with the connection.
-        """
-        if self._conn is not None and _open(self._conn):
-            return self._conn
-        await self._resign()
-        conn = await self._pool.acquire()
-        try:
-            held = await conn.fetchval("select pg_try_advisory_lock($1)", _RELAY_LOCK)
-        except BaseException:
-            # The lock may have been granted before the failure: the connection must not go back open.
-            await self._close(conn)
-            raise
-        if not held:
-            await self._pool.release(conn)
-            return None
-        self._conn = conn
-        return conn
+    def own(self, partitions: Iterable[int]) -> None:
+        """Publishes these partitions from now on too."""
+        self._partitions |= frozenset(partitions)
+        self._wake.set()
 
-    async def _resign(self) -> None:
-        """Gives the lock up with the connection; another relay takes over at its next try, and publishes
-        again what this one could not mark (with the same ids)."""
-        conn, self._conn = self._conn, None
-        self._publishes.clear()
-        if conn is not None:
-            await self._close(conn)
-
-    async def _close(self, conn: PoolConnectionProxy) -> None:
-        """A connection that held (or may hold) the lock never goes back to the pool open. One the pool
-        took back already (lost) refuses both calls."""
-        with contextlib.suppress(asyncpg.InterfaceError):
-            conn.terminate()
-        with contextlib.suppress(asyncpg.InterfaceError):
-            await self._pool.release(conn)
+    async def let_go(self, partitions: Iterable[int], within: float = SETTLE_BEFORE_LETTING_GO) -> None:
+        """Stops publishing these partitions, once what of them is on its way is confirmed and marked
+        (for `within` seconds at most: what is left is published again by the next owner, same ids)."""
+        gone = frozenset(partitions)
+        self._partitions -= gone
+        under_way = [publish for row, publish in self._publishes if row["partition"] in gone]
+        if under_way:
+            await asyncio.wait(under_way, timeout=within)
+        with contextlib.suppress(Exception):
+            async with self._turn, self._pool.acquire() as conn:
+                await self._mark_confirmed(conn)
+        self._publishes = [(row, p) for row, p in self._publishes if row["partition"] not in gone]
 
     async def publish_batch(self) -> int:
         """Marks what the broker confirmed, then publishes up to one batch of what is new (not waiting for
-        its confirms); returns how many it published (0 also when another relay holds the lock).
-        Raises the first refusal among the confirms it marked."""
-        conn = await self._leader()
-        if conn is None:
+        its confirms); returns how many it published. Raises the first refusal among the confirms it marked."""
+        if not self._partitions and not self._publishes:
             return 0
-        try:
+        async with self._turn, self._pool.acquire() as conn:
             refused = await self._mark_confirmed(conn)
             published = 0 if refused is not None else await self._read_and_publish(conn)
-        except BaseException:
-            await self._resign()
-            raise
         if refused is not None:
             # Published again after the caller's backoff.
             raise refused
@@ -175,6 +158,7 @@ class OutboxRelay:
                 room,
                 [row["id"] for row in on_their_way],
                 list({row["correlation_id"] for row in on_their_way}),
+                sorted(self._partitions),
             )
             first = _first_of_each_session(rows)
             self._publish(first)
@@ -252,31 +236,26 @@ class OutboxRelay:
         """Waits for the publishes under way and marks what was confirmed; what is left unmarked is
         published again later, with the same ids."""
         await self._confirmed(within)
-        if self._conn is None or not _open(self._conn):
-            return
         try:
-            await self._mark_confirmed(self._conn)
+            async with self._turn, self._pool.acquire() as conn:
+                await self._mark_confirmed(conn)
         except Exception as exc:
             log.warning("outbox_mark_failed", error=type(exc).__name__, detail=str(exc))
 
     async def drain(self) -> int:
         """Publishes until the outbox is empty and everything published is marked; used at shutdown."""
         total = 0
-        try:
-            while True:
-                published = await self.publish_batch()
-                total += published
-                if not published and not self._publishes:
-                    return total
-                await self._confirmed()
-        finally:
-            await self._resign()
+        while True:
+            published = await self.publish_batch()
+            total += published
+            if not published and not self._publishes:
+                return total
+            await self._confirmed()
 
     async def run(self) -> None:
         """Publishes forever; failures (broker or database away) are retried with backoff."""
         listener = asyncio.create_task(Listener(self._pool, {CHANNEL: self.wake}).run())
         backoff = 0.1
-        failures = 0
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -285,18 +264,11 @@ class OutboxRelay:
                     published = await self.publish_batch()
                     if self._marked or not self._publishes:
                         # Working again only once the broker confirms (a publish fails only at its confirm).
-                        backoff, failures = 0.1, 0
+                        backoff = 0.1
                 except Exception as exc:
                     # Broker or database away, or anything else: the relay must outlive it, and
                     # what was not marked published is sent again with the same ids.
                     log.warning("outbox_relay_retry", error=type(exc).__name__, detail=str(exc), backoff=backoff)
-                    failures += 1
-                    if failures >= RESIGN_AFTER:
-                        # This process cannot publish (its broker side is down, say): another replica
-                        # may, so the lock goes back until this one's next try, once what is under way
-                        # has ended and what of it was confirmed is marked.
-                        await self._settle(SETTLE_BEFORE_RESIGNING)
-                        await self._resign()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
@@ -304,21 +276,12 @@ class OutboxRelay:
                     # New rows (a notification) or a confirm wake it; the poll is the fallback.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            # Stopping: what was published is marked before the lock goes.
+            # Stopping: what was published is marked before the partitions go.
             await self._settle(None)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            await self._resign()
-
-
-def _open(conn: PoolConnectionProxy) -> bool:
-    try:
-        return not conn.is_closed()
-    except asyncpg.InterfaceError:
-        # The pool took the connection back when it was lost.
-        return False
 
 
 def _first_of_each_session(rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
