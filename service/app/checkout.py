@@ -15,7 +15,7 @@ from contracts.events import LineItemsUpdated, SessionCompleted, UpsellEvaluated
 from contracts.sessions import DiscountInput, SessionInput, SessionView
 from service.app import views
 from service.app.errors import Conflict, InvalidInput, NotFound
-from service.app.outgoing import emit_session_event
+from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
 from service.domain import session as domain
 from service.domain.catalog import Price, Violations
@@ -69,7 +69,7 @@ async def register_session(
     )
     if not await uow.sessions.add(session, secret_hash):
         raise Conflict(f"session {data.id!r} already exists", "session_exists")
-    await emit_session_event(uow, UpsellEvaluated, views.session_view(session, now), now)
+    await emit(uow.outbox, UpsellEvaluated, views.session_view(session, now), session.id, now)
     return session
 
 
@@ -150,7 +150,7 @@ async def toggle_upsell(
     view = views.session_view(changed, now)
     if changed is not session:
         await uow.sessions.save(changed)
-        await emit_session_event(uow, LineItemsUpdated, view, now)
+        await emit(uow.outbox, LineItemsUpdated, view, view.id, now)
     return view
 
 
@@ -170,7 +170,7 @@ async def complete_session(
             # the last redemption was taken by another session is honoured, and reported.
             if applied.promotion_code is not None and not await uow.promotion_codes.redeem(applied.promotion_code):
                 log.warning("promotion_code_over_redeemed", promotion_code=applied.promotion_code)
-        await emit_session_event(uow, SessionCompleted, views.completed_view(done, now), now)
+        await emit(uow.outbox, SessionCompleted, views.completed_view(done, now), done.id, now)
     return done
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-
-import msgspec
 
 from contracts.events import SubscriptionProductSwitched
 from contracts.subscriptions import AddonOption, ChangeOption, ChangeOptions, ProductSwitched
 from service.app.errors import InvalidInput, NotFound, UseCaseError
+from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
 from service.domain.catalog import Coupon, Price, Product, Violation, Violations
 from service.domain.coupons import promotion_code_refusal
 from service.domain.price_matching import match_price
 from service.domain.subscriptions import Subscription, UpgradePath, price_change, subscription_violations
 
-_encoder = msgspec.json.Encoder()
 NO_CHANGE = "This is the plan and quantity the subscription has now; nothing would change."
 
 
@@ -189,7 +186,5 @@ async def switch_product(uow: UnitOfWork, subscription_id: str, product_id: str,
             f"product {product_id!r} has no active price in {current.currency}{where}", "no_matching_price"
         )
     switched = ProductSwitched(subscription_id, product.id, product.name, matched.id, subscription.current_period_end)
-    event_id = str(uuid.uuid4())
-    envelope = SubscriptionProductSwitched(id=event_id, created=now, data=switched)
-    await uow.outbox.add(event_id, "subscription.product_switched", subscription_id, _encoder.encode(envelope))
+    await emit(uow.outbox, SubscriptionProductSwitched, switched, subscription_id, now)
     return switched

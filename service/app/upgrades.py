@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import msgspec
-
 from contracts.events import UpgradeOrderCreated
 from contracts.subscriptions import ChangeOption
 from contracts.subscriptions import UpgradeOrder as UpgradeOrderBody
 from service.app.errors import Conflict, Gone, InvalidInput, NotFound
 from service.app.mapping import to_contract
+from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
 from service.app.subscriptions import best_path, get_subscription, holding, option, redeemable_coupon
 from service.domain.catalog import Price, Product, Violation
@@ -33,7 +32,6 @@ from service.domain.subscriptions import (
     price_change,
 )
 
-_encoder = msgspec.json.Encoder()
 _CARD_NUMBER = re.compile(r"\d{12,19}")
 _LINK_ID = re.compile(r"ul_[0-9a-f]{24}")
 
@@ -157,9 +155,7 @@ async def place_order(
             current_period_end=charge.quote.next_billing_date,
         ),
     )
-    event_id = str(uuid.uuid4())
-    envelope = UpgradeOrderCreated(id=event_id, created=now, data=to_contract(order, UpgradeOrderBody))
-    await uow.outbox.add(event_id, "upgrade_order.created", subscription_id, _encoder.encode(envelope))
+    await emit(uow.outbox, UpgradeOrderCreated, to_contract(order, UpgradeOrderBody), subscription_id, now)
     return order, True
 
 
