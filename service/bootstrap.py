@@ -31,8 +31,9 @@ from service.adapters.rabbitmq.relay import OutboxRelay
 from service.adapters.rabbitmq.subscriptions import Subscriptions
 from service.adapters.rabbitmq.topology import Declared, Topology, declare, queue_stats
 from service.entrypoints.consumer import CheckoutConsumer
-from service.entrypoints.http.app import Deps, init_app
+from service.entrypoints.http.app import init_app
 from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http.deps import Deps
 from service.entrypoints.http.session_cache import SessionCache
 from service.entrypoints.ownership import LEASE_TTL, Ownership
 from service.metrics import Metrics

@@ -19,8 +19,9 @@ from service.adapters.postgres.listener import Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from service.app.catalog_file import apply_catalog, read_catalog
-from service.entrypoints.http.app import Deps, init_app
+from service.entrypoints.http.app import init_app
 from service.entrypoints.http.auth import Authenticator, KeyCache
+from service.entrypoints.http.deps import Deps
 from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
 

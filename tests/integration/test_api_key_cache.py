@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from service.adapters.postgres.listener import API_KEYS_CHANNEL
-from service.entrypoints.http.app import DEPS
 from service.entrypoints.http.auth import KeyCache
+from service.entrypoints.http.deps import DEPS
 from tests.integration.helpers import ADMIN, Clock, eventually, http_client, listening
 
 pytestmark = pytest.mark.integration

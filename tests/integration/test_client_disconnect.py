@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service.entrypoints.http.app import DEPS
+from service.entrypoints.http.deps import DEPS
 from tests.integration.helpers import ADMIN, Clock, eventually, http_client
 
 pytestmark = pytest.mark.integration

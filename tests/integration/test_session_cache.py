@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from service.adapters.postgres.listener import HEARTBEAT, SESSIONS_CHANNEL
-from service.entrypoints.http.app import DEPS
+from service.entrypoints.http.deps import DEPS
 from service.entrypoints.http.session_cache import MAX_AGE, SessionCache
 from tests.integration.helpers import ADMIN, Clock, eventually, http_client, listening
 

@@ -5,62 +5,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-import msgspec
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.app.errors import Conflict, Gone, InvalidInput, NotFound, UseCaseError
-from service.app.ports import UnitOfWorkFactory
-from service.entrypoints.http.auth import Authenticator
+from service.entrypoints.http import (
+    catalog_routes,
+    demo_routes,
+    element_routes,
+    ops_routes,
+    session_routes,
+    subscription_routes,
+)
 from service.entrypoints.http.cors import BROWSER_ACCESS, allow_browsers
+from service.entrypoints.http.deps import DEPS, Deps
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
-from service.entrypoints.http.session_cache import SessionCache
-from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 1024 * 1024
 _QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
-_encoder = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    new_uow: UnitOfWorkFactory
-    auth: Authenticator
-    metrics: Metrics
-    clock: Callable[[], datetime]
-    readiness: Callable[[], Awaitable[dict[str, bool]]]
-    refresh_gauges: Callable[[], Awaitable[None]]
-    link_secret: str | None = None
-    public_url: str | None = None
-    sessions: SessionCache = field(default_factory=SessionCache)
-    """GET answers kept in memory; one that is not listening for changes keeps none."""
-    cors_origins: tuple[str, ...] = ()
-    """Origins whose pages may read and toggle a session with its client secret."""
-    demo: bool = False
-    """Serve the reference checkout page at /demo/checkout."""
-
-
-DEPS = web.AppKey("deps", Deps)
-
-
-def deps(request: web.Request) -> Deps:
-    return request.app[DEPS]
-
-
-def encode(body: Any) -> bytes:
-    return _encoder.encode(body)
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encoder.encode(body), status=status, content_type="application/json")
 
 
 def _problem_of(error: Exception) -> ProblemError:
@@ -147,15 +113,6 @@ def _route_name(resource: web.AbstractResource) -> str:
 
 
 def init_app(dependencies: Deps) -> web.Application:
-    from service.entrypoints.http import (
-        catalog_routes,
-        demo_routes,
-        element_routes,
-        ops_routes,
-        session_routes,
-        subscription_routes,
-    )
-
     app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY)
     app[DEPS] = dependencies
     app[element_routes.SCRIPT] = element_routes.Script.read()

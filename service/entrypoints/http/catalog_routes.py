@@ -15,8 +15,9 @@ from service.app.mapping import to_contract, to_domain
 from service.app.ports import Documents, UnitOfWork
 from service.domain import catalog as d
 from service.domain.subscriptions import UpgradePath
-from service.entrypoints.http.app import deps, json_response
+from service.entrypoints.http.deps import deps
 from service.entrypoints.http.problems import ProblemError, decode_body, path_key
+from service.entrypoints.http.responses import json_response
 
 routes = web.RouteTableDef()
 T = TypeVar("T")

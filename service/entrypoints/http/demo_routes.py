@@ -13,9 +13,10 @@ from aiohttp import web
 
 from contracts.sessions import LineItemInput, SessionInput
 from service.app.inbound import register
-from service.entrypoints.http.app import deps, json_response
 from service.entrypoints.http.auth import new_client_secret
+from service.entrypoints.http.deps import deps
 from service.entrypoints.http.problems import decode_body
+from service.entrypoints.http.responses import json_response
 
 PAGE = Path(__file__).parent / "demo" / "checkout.html"
 

@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.asyncapi import asyncapi
 from contracts.openapi import openapi
-from service.entrypoints.http.app import deps, json_response
+from service.entrypoints.http.deps import deps
 from service.entrypoints.http.problems import ProblemError
+from service.entrypoints.http.responses import json_response
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)

@@ -14,9 +14,10 @@ from service.app.errors import NotFound
 from service.app.inbound import register
 from service.app.ports import UnitOfWork
 from service.domain.session import CheckoutSession
-from service.entrypoints.http.app import deps, encode, json_response
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
+from service.entrypoints.http.deps import deps
 from service.entrypoints.http.problems import ProblemError, decode_body
+from service.entrypoints.http.responses import encode, json_response
 from service.entrypoints.http.session_cache import MAX_AGE, CachedSession
 
 routes = web.RouteTableDef()

@@ -16,9 +16,10 @@ from service.app import subscriptions, upgrades
 from service.app.mapping import to_contract, to_domain
 from service.app.reports import summary
 from service.domain.subscriptions import Subscription
-from service.entrypoints.http.app import Deps, deps, json_response
 from service.entrypoints.http.auth import new_api_key_secret
+from service.entrypoints.http.deps import Deps, deps
 from service.entrypoints.http.problems import ProblemError, decode_body, path_key
+from service.entrypoints.http.responses import json_response
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_KEY = "Idempotency-Key"
