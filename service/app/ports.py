@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from service.domain.catalog import Coupon, Price, Product, PromotionCode
+from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.session import CheckoutSession
 from service.domain.subscriptions import Subscription, UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
@@ -109,9 +110,14 @@ class UpgradeLinks(Protocol):
 
 
 class Reports(Protocol):
-    async def summary(self, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]:
-        """Rows per currency: purchases, purchase_amount, upgrades, upgrade_amount, offered, accepted,
-        upsell_amount."""
+    """The facts the summary report is computed from (in `service.domain.reports`), as stored."""
+
+    async def sessions(self, start: datetime, end: datetime) -> list[SessionFacts]:
+        """The checkout sessions created or completed in `[start, end)`."""
+        ...
+
+    async def upgrade_orders(self, start: datetime, end: datetime) -> list[UpgradeOrderFacts]:
+        """The upgrade orders placed in `[start, end)`."""
         ...
 
 

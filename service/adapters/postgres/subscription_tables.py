@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import msgspec
 
 from service.adapters.postgres.repositories import DocumentTable
 from service.adapters.postgres.statements import Statements
+from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
 _order_decoder = msgspec.json.Decoder(UpgradeOrder)
@@ -111,43 +111,45 @@ class UpgradeLinkTable:
 
 
 class ReportQueries:
+    """The facts of the summary report, as stored; the figures are computed in `service.domain.reports`."""
+
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
-    async def summary(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Per currency: first purchases, upgrades, and upsells offered, accepted, and what they added."""
-        rows = await self._conn.fetch(_SUMMARY, start, end)
-        # Sums of `numeric` amounts come back as Decimals of whole minor units.
-        return [{k: int(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
+    async def sessions(self, start: datetime, end: datetime) -> list[SessionFacts]:
+        rows = await self._conn.fetch(_SESSIONS, start, end)
+        return [
+            SessionFacts(
+                currency=r["currency"],
+                created_at=r["created_at"],
+                completed_at=r["completed_at"],
+                amount_total=_minor_units(r["amount_total"]),
+                eligible=r["eligible"],
+                selected=r["selected"],
+                upsell_amount=_minor_units(r["upsell_amount"]),
+            )
+            for r in rows
+        ]
+
+    async def upgrade_orders(self, start: datetime, end: datetime) -> list[UpgradeOrderFacts]:
+        rows = await self._conn.fetch(_UPGRADE_ORDERS, start, end)
+        return [UpgradeOrderFacts(r["currency"], r["created_at"], int(r["amount_due_now"])) for r in rows]
 
 
-# First purchases are checkout sessions completed in the range, with their first invoice's total. Upsells
-# are offered on eligible sessions created in the range, and accepted when such a session completed with
-# the upsell selected; their amount is what the upsell added to the first invoice. Upgrades are upgrade
-# orders placed in the range, with what they charged now. Each is counted once, in its own column.
-_SUMMARY = """
-with sessions as (
-    select state->>'currency' as currency,
-           count(*) filter (where completed_at >= $1 and completed_at < $2) as purchases,
-           coalesce(sum(amount_total) filter (where completed_at >= $1 and completed_at < $2), 0)
-               as purchase_amount,
-           count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2)
-               as offered,
-           count(*) filter (where (state->'upsell'->>'eligible')::boolean and created_at >= $1 and created_at < $2
-                            and (state->'upsell'->>'selected')::boolean and upsell_amount is not null) as accepted,
-           coalesce(sum(upsell_amount) filter (where created_at >= $1 and created_at < $2), 0) as upsell_amount
-      from checkout_sessions
-     where (created_at >= $1 and created_at < $2) or (completed_at >= $1 and completed_at < $2)
-     group by 1
-), orders as (
-    select currency, count(*) as upgrades, coalesce(sum(amount_due_now), 0) as upgrade_amount
-      from upgrade_orders where created_at >= $1 and created_at < $2 group by currency
-)
-select coalesce(s.currency, o.currency) as currency,
-       coalesce(s.purchases, 0) as purchases, coalesce(s.purchase_amount, 0) as purchase_amount,
-       coalesce(o.upgrades, 0) as upgrades, coalesce(o.upgrade_amount, 0) as upgrade_amount,
-       coalesce(s.offered, 0) as offered, coalesce(s.accepted, 0) as accepted,
-       coalesce(s.upsell_amount, 0) as upsell_amount
-  from sessions s full join orders o on o.currency = s.currency
- order by 1
+def _minor_units(amount: Decimal | None) -> int | None:
+    # The amounts are `numeric` columns holding whole minor units.
+    return None if amount is None else int(amount)
+
+
+# The sessions created or completed in the range; the amounts are set when a session completes.
+_SESSIONS = """
+select state->>'currency' as currency, created_at, completed_at, amount_total, upsell_amount,
+       coalesce((state->'upsell'->>'eligible')::boolean, false) as eligible,
+       coalesce((state->'upsell'->>'selected')::boolean, false) as selected
+  from checkout_sessions
+ where (created_at >= $1 and created_at < $2) or (completed_at >= $1 and completed_at < $2)
+"""
+
+_UPGRADE_ORDERS = """
+select currency, created_at, amount_due_now from upgrade_orders where created_at >= $1 and created_at < $2
 """
