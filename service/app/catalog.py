@@ -7,7 +7,7 @@ from typing import Literal
 
 from service.app.errors import InvalidInput, NotFound
 from service.app.ports import UnitOfWork
-from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violations
+from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violation, Violations
 from service.domain.coupons import coupon_violations
 from service.domain.money import is_known_currency
 from service.domain.pricing import price_violations
@@ -41,16 +41,22 @@ async def put_price(uow: UnitOfWork, price: Price) -> Change:
     if await uow.products.get(price.product) is None:
         problems.add("product_not_found", f"product {price.product!r} does not exist", "product")
     if price.upsell is not None and not problems:
-        target = await uow.prices.get(price.upsell)
-        if target is None:
-            problems.add("upsell_price_not_found", f"price {price.upsell!r} does not exist", "upsell")
-        else:
-            problems.items.extend(pair_violations(price, target).items)
+        problems.items.extend((await upsell_problems(uow, price)).items)
     if problems:
         raise InvalidInput(problems.items, f"price {price.id!r} breaks rules")
     if before != price:
         await uow.prices.put(price.id, price)
     return change_of(before, price)
+
+
+async def upsell_problems(uow: UnitOfWork, price: Price) -> Violations:
+    """Every pair rule that the price and the upsell it names break, against the catalog as it is now."""
+    if price.upsell is None:
+        return Violations()
+    target = await uow.prices.get(price.upsell)
+    if target is None:
+        return Violations([Violation("upsell_price_not_found", f"price {price.upsell!r} does not exist", "upsell")])
+    return pair_violations(price, target)
 
 
 async def set_upsell(uow: UnitOfWork, price_id: str, upsell_id: str | None) -> Price:
@@ -89,20 +95,29 @@ async def put_promotion_code(uow: UnitOfWork, promo: PromotionCode) -> Change:
     return change_of(before, promo)
 
 
-async def put_upgrade_path(uow: UnitOfWork, path: UpgradePath) -> Change:
-    """Creates or replaces an upgrade path from a product (or one price) to a destination price."""
+async def upgrade_path_problems(uow: UnitOfWork, path: UpgradePath) -> Violations:
+    """Every rule the path breaks against the catalog as it is now; empty when it can be taken."""
     problems = upgrade_path_violations(path)
     destination = await uow.prices.get(path.to_price)
     if destination is None:
         problems.add("price_not_found", f"price {path.to_price!r} does not exist", "to_price")
     elif not destination.is_recurring:
         problems.add("not_recurring", f"price {path.to_price!r} is not recurring", "to_price")
+    elif path.active and not destination.active:
+        # An order on an active path to an inactive price is refused: the path would only mislead.
+        problems.add("price_inactive", f"price {path.to_price!r} is not active", "to_price")
     if path.from_product is not None and await uow.products.get(path.from_product) is None:
         problems.add("product_not_found", f"product {path.from_product!r} does not exist", "from_product")
     if path.from_price is not None and await uow.prices.get(path.from_price) is None:
         problems.add("price_not_found", f"price {path.from_price!r} does not exist", "from_price")
     if path.from_price is not None and path.from_price == path.to_price:
         problems.add("same_price", "an upgrade path leads to another price", "to_price")
+    return problems
+
+
+async def put_upgrade_path(uow: UnitOfWork, path: UpgradePath) -> Change:
+    """Creates or replaces an upgrade path from a product (or one price) to a destination price."""
+    problems = await upgrade_path_problems(uow, path)
     if problems:
         raise InvalidInput(problems.items, f"upgrade path {path.id!r} breaks rules")
     before = await uow.upgrade_paths.get(path.id)

@@ -34,6 +34,10 @@ class Prices(Documents[Price], Protocol):
         """The prices with these ids and the prices they name as their upsell, in one read."""
         ...
 
+    async def upselling_to(self, keys: Iterable[str]) -> list[Price]:
+        """The prices that name one of these as their upsell, by id."""
+        ...
+
 
 class PromotionCodes(Documents[PromotionCode], Protocol):
     async def redeem(self, code: str) -> bool:

@@ -16,7 +16,7 @@ import yaml
 from contracts.catalog import CatalogFile
 from service import logging as service_logging
 from service.adapters.rabbitmq.dead_letters import DeadLetterQueueMissing
-from service.app.catalog_file import apply_catalog, read_catalog
+from service.app.catalog_file import CatalogInvalidates, Invalidation, Plan, apply_catalog_plan, read_catalog
 from service.app.errors import InvalidInput
 from service.entrypoints import dead_letters_cli
 from service.settings import Settings, redact
@@ -84,18 +84,55 @@ async def _apply(settings: Settings, file: Path, catalog: CatalogFile, dry_run: 
         if if_empty and await pool.fetchval("select exists (select 1 from products)"):
             print("the catalog has products already; nothing applied")
             return
-        changes = await apply_catalog(PostgresUnitOfWorkFactory(pool), catalog, dry_run=dry_run)
+        plan = await apply_catalog_plan(PostgresUnitOfWorkFactory(pool), catalog, dry_run=dry_run)
+    except CatalogInvalidates as refused:
+        lines = [f"  ! {_invalidation(i)}" for i in refused.plan.invalidations]
+        raise CliError("\n".join([f"{file}: {refused.detail}; nothing applied", *lines])) from None
     except InvalidInput as invalid:
         lines = [f"  {v.code}{' at ' + v.field if v.field else ''}: {v.message}" for v in invalid.violations]
         raise CliError("\n".join([f"{file}: {invalid.detail}; nothing applied", *lines])) from None
     finally:
         await pool.close()
+    print("\n".join(_plan_lines(plan, dry_run)))
+    if plan.invalidations:
+        # Only a dry run gets here with some (an apply was refused above): it exits as the apply would,
+        # so that a script can stop before applying.
+        count = len(plan.invalidations)
+        raise CliError(
+            f"{file}: an apply would refuse this file: it leaves {count} upsell pair(s) or upgrade path(s) invalid"
+        )
+
+
+_SIGNS = {"created": "+", "updated": "~"}
+_VALUES = msgspec.json.Encoder(decimal_format="number")
+
+
+def _plan_lines(plan: Plan, dry_run: bool) -> list[str]:
+    """Like `terraform plan`: each created (+) or updated (~) item, its changed fields with the old and new
+    value, then what the file breaks elsewhere (!), and a count."""
     prefix = "would be " if dry_run else ""
-    for change in changes:
+    lines = []
+    for change in plan.changes:
         if change.change != "unchanged":
-            print(f"{change.kind} {change.key}: {prefix}{change.change}")
-    unchanged = sum(1 for c in changes if c.change == "unchanged")
-    print(f"{len(changes) - unchanged} change(s), {unchanged} unchanged{' (dry run)' if dry_run else ''}")
+            lines.append(f"{_SIGNS[change.change]} {change.kind} {change.key}: {prefix}{change.change}")
+            lines.extend(f"    {d.path}: {_shown(d.old)} -> {_shown(d.new)}" for d in change.differences)
+    lines.extend(f"! {_invalidation(i)}" for i in plan.invalidations)
+    unchanged = sum(1 for c in plan.changes if c.change == "unchanged")
+    lines.append(f"{len(plan.changes) - unchanged} change(s), {unchanged} unchanged{' (dry run)' if dry_run else ''}")
+    return lines
+
+
+def _shown(value: object) -> str:
+    """A value as JSON: strings quoted, null, lower-case booleans, nested items as objects."""
+    return _VALUES.encode(value).decode()
+
+
+def _invalidation(invalidation: Invalidation) -> str:
+    what = {
+        "upsell_pair": f"upsell pair {invalidation.key} -> {invalidation.target}",
+        "upgrade_path": f"upgrade path {invalidation.key} (to {invalidation.target})",
+    }[invalidation.kind]
+    return f"{what} would be invalid: " + "; ".join(f"{v.code}: {v.message}" for v in invalidation.violations)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 
 from service.adapters.postgres.migrate import migrate, migration_files
 from tests.integration.helpers import ADMIN, EXAMPLE_CATALOG, Clock, http_client
@@ -171,3 +172,101 @@ async def test_a_key_in_the_path_is_held_to_the_id_pattern(pool: asyncpg.Pool, p
         assert response.status == 422
         assert (await response.json())["code"] == "invalid_path"
     assert await pool.fetchval("select count(*) from products") == 0
+
+
+def _example_with(tmp_path: Path, price_id: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
+    """A file of one price of the example catalog with some of its fields changed (None removes one)."""
+    example = yaml.safe_load(EXAMPLE_CATALOG.read_text())
+    price = next(p for p in example["prices"] if p["id"] == price_id)
+    changed = {key: value for key, value in {**price, **changes}.items() if value is not None}
+    file = tmp_path / f"{price_id}.yaml"
+    file.write_text(yaml.safe_dump({"prices": [changed]}))
+    return file, changed
+
+
+async def test_catalog_dry_run_shows_each_changed_field_and_writes_nothing(
+    database_url: str, tmp_path: Path, seeded: asyncpg.Pool
+) -> None:
+    file, _ = _example_with(tmp_path, "price_pro_yearly", unit_amount=90000, trial_period_days=14)
+    dry = _cli(database_url, "catalog", "apply", str(file), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "~ price price_pro_yearly: would be updated",
+        "    unit_amount: 100000 -> 90000",
+        "    trial_period_days: null -> 14",
+        "1 change(s), 0 unchanged (dry run)",
+    ]
+    assert await seeded.fetchval("select body->>'unit_amount' from prices where id = 'price_pro_yearly'") == "100000"
+    applied = _cli(database_url, "catalog", "apply", str(file))
+    assert applied.stdout.splitlines()[:2] == ["~ price price_pro_yearly: updated", "    unit_amount: 100000 -> 90000"]
+    assert await seeded.fetchval("select body->>'unit_amount' from prices where id = 'price_pro_yearly'") == "90000"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_line", "violation"),
+    [
+        (
+            {"currency": "eur"},
+            '    currency: "usd" -> "eur"',
+            "different_currency: both prices must have the same currency",
+        ),
+        (
+            {"recurring": {"interval": "month", "usage_type": "metered"}},
+            '    recurring.interval: "year" -> "month"',
+            "metered: metered prices cannot be upsold",
+        ),
+    ],
+    ids=["currency", "interval_and_usage"],
+)
+async def test_a_file_that_breaks_an_upsell_pair_elsewhere_is_refused(
+    database_url: str, tmp_path: Path, seeded: asyncpg.Pool, changes: dict[str, Any], field_line: str, violation: str
+) -> None:
+    file, yearly = _example_with(tmp_path, "price_pro_yearly", **changes)
+    pair = f"upsell pair price_pro_monthly -> price_pro_yearly would be invalid: {violation}"
+    dry = _cli(database_url, "catalog", "apply", str(file), "--dry-run")
+    assert dry.returncode == 2
+    assert field_line in dry.stdout.splitlines()
+    assert f"! {pair}" in dry.stdout.splitlines()
+    assert dry.stdout.splitlines()[-1] == "1 change(s), 0 unchanged (dry run)"
+    assert "an apply would refuse this file" in dry.stderr
+    refused = _cli(database_url, "catalog", "apply", str(file))
+    assert refused.returncode == 2
+    assert "nothing applied" in refused.stderr
+    assert f"  ! {pair}" in refused.stderr.splitlines()
+    assert await seeded.fetchval("select body->>'currency' from prices where id = 'price_pro_yearly'") == "usd"
+    assert (
+        await seeded.fetchval("select body->'recurring'->>'interval' from prices where id = 'price_pro_yearly'")
+        == "year"
+    )
+    # The same change with the pair removed in the file is applied.
+    monthly = next(p for p in yaml.safe_load(EXAMPLE_CATALOG.read_text())["prices"] if p["id"] == "price_pro_monthly")
+    monthly.pop("upsell")
+    file.write_text(yaml.safe_dump({"prices": [monthly, yearly]}))
+    applied = _cli(database_url, "catalog", "apply", str(file))
+    assert applied.returncode == 0, applied.stderr
+    assert '    upsell: "price_pro_yearly" -> null' in applied.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("changes", "violation"),
+    [
+        ({"active": False}, "price_inactive: price 'price_team_monthly' is not active"),
+        ({"type": "one_time", "recurring": None}, "not_recurring: price 'price_team_monthly' is not recurring"),
+    ],
+    ids=["inactive", "one_time"],
+)
+async def test_a_file_that_breaks_an_upgrade_path_elsewhere_is_refused(
+    database_url: str, tmp_path: Path, seeded: asyncpg.Pool, changes: dict[str, Any], violation: str
+) -> None:
+    # Without its own upsell, which the change would break too (and which the file would be refused for).
+    file, _ = _example_with(tmp_path, "price_team_monthly", upsell=None, **changes)
+    path = f"upgrade path path_pro_to_team (to price_team_monthly) would be invalid: {violation}"
+    dry = _cli(database_url, "catalog", "apply", str(file), "--dry-run")
+    assert dry.returncode == 2
+    assert f"! {path}" in dry.stdout.splitlines()
+    refused = _cli(database_url, "catalog", "apply", str(file))
+    assert refused.returncode == 2
+    assert f"  ! {path}" in refused.stderr.splitlines()
+    assert await seeded.fetchval("select body->>'upsell' from prices where id = 'price_team_monthly'") == (
+        "price_team_yearly"
+    )

@@ -120,6 +120,12 @@ class PriceTable(DocumentTable[Price]):
         rows = await self._conn.fetch("select body from prices where product = $1 order by id", product_id)
         return [self._decoder.decode(r["body"]) for r in rows]
 
+    async def upselling_to(self, keys: Iterable[str]) -> list[Price]:
+        rows = await self._conn.fetch(
+            "select body from prices where body->>'upsell' = any($1::text[]) order by id", list(keys)
+        )
+        return [self._decoder.decode(r["body"]) for r in rows]
+
 
 class PromotionCodeTable(DocumentTable[PromotionCode]):
     """Promotion codes; the redemption count lives in its own column, which upserts never touch."""
