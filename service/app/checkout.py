@@ -17,6 +17,7 @@ from service.app import views
 from service.app.errors import Conflict, InvalidInput, NotFound
 from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
+from service.app.prepared import NOTHING, Prepared
 from service.domain import session as domain
 from service.domain.catalog import Price, Violations
 from service.domain.coupons import promotion_code_refusal
@@ -29,16 +30,26 @@ DEFAULT_LIFETIME = timedelta(hours=24)
 
 
 async def register_session(
-    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None, *, late_ok: bool = False
+    uow: UnitOfWork,
+    data: SessionInput,
+    now: datetime,
+    secret_hash: bytes | None,
+    *,
+    late_ok: bool = False,
+    prepared: Prepared = NOTHING,
 ) -> domain.CheckoutSession:
     """Registers a session, decides its upsell against the catalog as it is now, and announces it.
 
     `late_ok`: an event consumed after its session's `expires_at` (a backlog, an outage) still registers
     the session, already expired by time, so that its payment completes it and nothing paid is lost.
+    `prepared`: what the caller's batch read under the session's lock (its prices, whether the id is free).
     """
     await uow.lock_session(data.id)
     problems = Violations()
-    found = await uow.prices.with_upsells({item.price for item in data.line_items})
+    wanted = {item.price for item in data.line_items}
+    found = prepared.prices_of(wanted)
+    if found is None:
+        found = await uow.prices.with_upsells(wanted)
     prices = _line_prices(found, data, problems)
     discounts = [await _discount(uow, d, data.currency, now, problems, i) for i, d in enumerate(data.discounts)]
     locale = data.locale or "en"
@@ -67,7 +78,7 @@ async def register_session(
         trial_period_days=trial,
         metadata=data.metadata,
     )
-    if not await uow.sessions.add(session, secret_hash):
+    if not await uow.sessions.add(session, secret_hash, free=data.id in prepared.free):
         raise Conflict(f"session {data.id!r} already exists", "session_exists")
     await emit(uow.outbox, UpsellEvaluated, views.session_view(session, now), session.id, now)
     return session
@@ -124,23 +135,34 @@ Authorize = Callable[[bytes | None], None]
 """Given the digest of a session's client secret, raises when the caller may not change the session."""
 
 
-async def _locked(uow: UnitOfWork, session_id: str, authorize: Authorize | None = None) -> domain.CheckoutSession:
-    """The session, locked for this transaction against every other writer, in any process; `authorize`
-    is asked first, under the lock, so a caller refused learns nothing of the session."""
-    found = await uow.locked_session(session_id)
+async def _locked(
+    uow: UnitOfWork, session_id: str, authorize: Authorize | None = None, prepared: Prepared = NOTHING
+) -> domain.CheckoutSession:
+    """The session, locked for this transaction against every other writer, in any process (by the
+    caller's batch, when `prepared` holds it); `authorize` is asked first, under the lock, so a caller
+    refused learns nothing of the session."""
+    if session_id in prepared.sessions:
+        found = prepared.sessions[session_id]
+    else:
+        found = await uow.locked_session(session_id)
     if authorize is not None:
-        authorize(None if found is None else found[1])
+        authorize(None if found is None else found.secret_hash)
     if found is None:
         raise NotFound("session", session_id)
-    return found[0]
+    return found.session
 
 
 async def toggle_upsell(
-    uow: UnitOfWork, session_id: str, selected: bool, now: datetime, authorize: Authorize | None = None
+    uow: UnitOfWork,
+    session_id: str,
+    selected: bool,
+    now: datetime,
+    authorize: Authorize | None = None,
+    prepared: Prepared = NOTHING,
 ) -> SessionView:
     """Selects or unselects the upsell; a change is saved with the next version and announced. The view
     answered is the one the event carries."""
-    session = await _locked(uow, session_id, authorize)
+    session = await _locked(uow, session_id, authorize, prepared)
     try:
         changed = domain.toggle(session, selected, now)
     except domain.SessionClosed as closed:

@@ -18,6 +18,7 @@ from contracts.sessions import SessionInput
 from service.app.checkout import complete_session, expire_session, register_session
 from service.app.errors import Conflict, NotFound, UseCaseError
 from service.app.ports import UnitOfWork
+from service.app.prepared import NOTHING, Prepared
 from service.domain.session import CheckoutSession
 
 log = structlog.get_logger(__name__)
@@ -31,27 +32,34 @@ def session_of(event: InboundEvent) -> str:
     return event.data.id if isinstance(event, SessionCreated) else event.data.session
 
 
-async def read_ahead(uow: UnitOfWork, events: Sequence[InboundEvent]) -> None:
+async def read_ahead(uow: UnitOfWork, events: Sequence[InboundEvent]) -> Prepared:
     """Takes the locks and reads what handling these events needs in a few round trips for all of them,
-    so that `handle_event` then goes to the database only for what is rare (discounts, payments)."""
+    so that `handle_event`, given what was read, goes to the database only for what is rare (discounts,
+    payments)."""
     await uow.lock_sessions(session_of(event) for event in events)
     created = [event.data for event in events if isinstance(event, SessionCreated)]
-    await uow.read_ahead(
+    return await uow.read_ahead(
         [(event.id, str(event.__struct_config__.tag)) for event in events],
         [data.id for data in created],
         {item.price for data in created for item in data.line_items},
     )
 
 
-async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: datetime) -> Outcome:
-    """Applies one event exactly once; the caller commits the unit of work, then acks."""
+async def handle_event(
+    uow: UnitOfWork, event: InboundEvent, body: bytes, now: datetime, prepared: Prepared = NOTHING
+) -> Outcome:
+    """Applies one event exactly once; the caller commits the unit of work, then acks. `prepared`: what
+    the caller's batch read for it (`read_ahead`)."""
     session_id = session_of(event)
     await uow.lock_session(session_id)
-    if not await uow.inbox.first_delivery(event.id, event.__struct_config__.tag):  # type: ignore[arg-type]
+    first = prepared.first_delivery(event.id)
+    if first is None:
+        first = await uow.inbox.first_delivery(event.id, str(event.__struct_config__.tag))
+    if not first:
         return "duplicate"
     if isinstance(event, SessionCreated):
         try:
-            await register(uow, event.data, now, secret_hash=None, late_ok=True)
+            await register(uow, event.data, now, secret_hash=None, late_ok=True, prepared=prepared)
         except Conflict as exists:
             if exists.code != "session_exists":
                 raise
@@ -68,11 +76,17 @@ async def handle_event(uow: UnitOfWork, event: InboundEvent, body: bytes, now: d
 
 
 async def register(
-    uow: UnitOfWork, data: SessionInput, now: datetime, secret_hash: bytes | None, *, late_ok: bool = False
+    uow: UnitOfWork,
+    data: SessionInput,
+    now: datetime,
+    secret_hash: bytes | None,
+    *,
+    late_ok: bool = False,
+    prepared: Prepared = NOTHING,
 ) -> CheckoutSession:
     """Registers a session, then applies the events that arrived for it before; returns it as it ends."""
-    session = await register_session(uow, data, now, secret_hash, late_ok=late_ok)
-    if not await replay_parked(uow, data.id, now):
+    session = await register_session(uow, data, now, secret_hash, late_ok=late_ok, prepared=prepared)
+    if not await replay_parked(uow, data.id, now, prepared):
         return session
     return await uow.sessions.get(data.id) or session
 
@@ -84,9 +98,14 @@ async def _apply_to_existing(uow: UnitOfWork, event: InboundEvent, now: datetime
         await expire_session(uow, event.data.session)
 
 
-async def replay_parked(uow: UnitOfWork, session_id: str, now: datetime) -> int:
+async def replay_parked(uow: UnitOfWork, session_id: str, now: datetime, prepared: Prepared = NOTHING) -> int:
     """Applies the events that waited for this session, in the order they arrived; returns how many."""
-    parked = await uow.parked.take(session_id)
+    if session_id in prepared.new_sessions:
+        known = prepared.parked.get(session_id, ())
+        await uow.parked.drop(p.seq for p in known)
+        parked = [p.body for p in known]
+    else:
+        parked = await uow.parked.take(session_id)
     for body in parked:
         event = inbound_decoder.decode(body)
         try:

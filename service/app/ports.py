@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, TypeVar
 
+from service.app.prepared import LockedSession, Prepared
 from service.domain.catalog import Coupon, Price, Product, PromotionCode
 from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.session import CheckoutSession
@@ -48,8 +49,9 @@ class PromotionCodes(Documents[PromotionCode], Protocol):
 class Sessions(Protocol):
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None: ...
 
-    async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
-        """Inserts a new session; False when the id is taken."""
+    async def add(self, session: CheckoutSession, secret_hash: bytes | None, *, free: bool = False) -> bool:
+        """Inserts a new session; False when the id is taken. `free`: the id is known to be free under the
+        session's lock, and the row is written with the commit."""
         ...
 
     async def save(self, session: CheckoutSession) -> None: ...
@@ -72,6 +74,10 @@ class ParkedEvents(Protocol):
 
     async def take(self, session_id: str) -> list[bytes]:
         """Removes and returns the events parked for a session, in arrival order."""
+        ...
+
+    async def drop(self, seqs: Iterable[int]) -> None:
+        """Removes parked events read already (with the commit)."""
         ...
 
 
@@ -147,7 +153,7 @@ class UnitOfWork(Protocol):
         """Serializes the work on one session across processes until the transaction ends."""
         ...
 
-    async def locked_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+    async def locked_session(self, session_id: str) -> LockedSession | None:
         """Locks one session as `lock_session` does and reads it with its client secret's digest, in one
         round trip; None when there is no such session (the lock is taken all the same)."""
         ...
@@ -158,11 +164,10 @@ class UnitOfWork(Protocol):
 
     async def read_ahead(
         self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
-    ) -> None:
+    ) -> Prepared:
         """For a batch, with `new_sessions` locked: records the events (id, type) in the inbox and reads
         which new sessions are free, the events parked for them and the prices with their upsells, in
-        one round trip. The inbox, sessions, parked events and prices then answer for them from memory,
-        and the new sessions' rows are written with the commit."""
+        one round trip."""
         ...
 
     async def __aenter__(self) -> UnitOfWork: ...
@@ -181,14 +186,15 @@ class UnitOfWorkFactory(Protocol):
         """A session and its client secret's hash as committed, outside any unit of work."""
         ...
 
-    async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Runs `work` in a unit of work, committed before this returns. The unit of work may carry works
+    async def gathered(self, session_id: str, work: Callable[[UnitOfWork, Prepared], Awaitable[T]]) -> T:
+        """Runs `work` in a unit of work, committed before this returns, with what the unit of work read
+        of the session under its lock. The unit of work may carry works
         on other sessions too: `work` changes `session_id` only, and a refusal of it (an exception) must
         come before it writes, or every work of that unit of work runs again alone."""
         ...
 
     async def gathered_registration(
-        self, session_id: str, prices: Iterable[str], work: Callable[[UnitOfWork], Awaitable[T]]
+        self, session_id: str, prices: Iterable[str], work: Callable[[UnitOfWork, Prepared], Awaitable[T]]
     ) -> T:
         """As `gathered`, for `work` registering the session `session_id`, whose line items have `prices`."""
         ...

@@ -286,7 +286,7 @@ class CheckoutConsumer:
             return []
         try:
             async with self._new_uow() as uow:
-                await read_ahead(uow, [d.event for d in deliveries])
+                prepared = await read_ahead(uow, [d.event for d in deliveries])
                 now = self._clock()
                 outcomes: list[str] = []
                 for delivery in deliveries:
@@ -297,7 +297,7 @@ class CheckoutConsumer:
                         event_type=delivery.event.__struct_config__.tag,
                         session_id=session_of(delivery.event),
                     )
-                    outcomes.append(await handle_event(uow, delivery.event, delivery.message.body, now))
+                    outcomes.append(await handle_event(uow, delivery.event, delivery.message.body, now, prepared))
                 structlog.contextvars.clear_contextvars()
         except Exception as failed:
             structlog.contextvars.clear_contextvars()

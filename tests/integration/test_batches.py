@@ -144,9 +144,10 @@ async def test_queued_writes_are_read_back_in_the_same_unit_of_work(pool: asyncp
     new_uow = PostgresUnitOfWorkFactory(pool)
     async with new_uow() as uow:
         await uow.lock_sessions(["cs_q1", "cs_q2"])
-        await uow.read_ahead([], ["cs_q1", "cs_q2"], [])
-        assert await uow.sessions.add(a_session("cs_q1"), None)
-        assert await uow.sessions.add(a_session("cs_q2"), None)
+        prepared = await uow.read_ahead([], ["cs_q1", "cs_q2"], [])
+        assert prepared.free == {"cs_q1", "cs_q2"}
+        assert await uow.sessions.add(a_session("cs_q1"), None, free=True)
+        assert await uow.sessions.add(a_session("cs_q2"), None, free=True)
         await uow.outbox.add("evt-q1", "t", "cs_q1", b"{}")
         # Not written yet: the read sends the queued rows first.
         assert (found := await uow.sessions.get("cs_q2")) is not None
@@ -162,9 +163,9 @@ async def test_a_queued_write_that_cannot_be_stored_fails_the_whole_unit_of_work
     async def register_unstorable() -> None:
         async with new_uow() as uow:
             await uow.lock_sessions(["cs_nul"])
-            await uow.read_ahead([("evt-nul", "checkout.session.created")], ["cs_nul"], [])
-            assert await uow.inbox.first_delivery("evt-nul", "checkout.session.created")
-            assert await uow.sessions.add(a_session("cs_nul", "bad\x00text"), None)
+            prepared = await uow.read_ahead([("evt-nul", "checkout.session.created")], ["cs_nul"], [])
+            assert prepared.first_delivery("evt-nul")
+            assert await uow.sessions.add(a_session("cs_nul", "bad\x00text"), None, free=True)
 
     with pytest.raises(InvalidInput) as refused:
         await register_unstorable()

@@ -68,6 +68,7 @@ async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its
     from service.app import checkout
     from service.app.errors import Conflict, NotFound
     from service.app.ports import UnitOfWork
+    from service.app.prepared import Prepared
 
     new_uow = PostgresUnitOfWorkFactory(seeded)
     await registered(new_uow, 60)
@@ -75,8 +76,8 @@ async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its
         await checkout.expire_session(uow, "cs_read_5")
 
     def toggle(session_id: str, selected: bool) -> Any:
-        def work(uow: UnitOfWork) -> Any:
-            return checkout.toggle_upsell(uow, session_id, selected, NOW)
+        def work(uow: UnitOfWork, prepared: Prepared) -> Any:
+            return checkout.toggle_upsell(uow, session_id, selected, NOW, prepared=prepared)
 
         return new_uow.gathered(session_id, work)
 
@@ -112,14 +113,15 @@ async def test_concurrent_toggles_commit_together_and_a_refusal_touches_only_its
 async def test_concurrent_registrations_commit_together_and_bad_input_is_refused_alone(seeded: asyncpg.Pool) -> None:
     from service.app.errors import InvalidInput
     from service.app.ports import UnitOfWork
+    from service.app.prepared import Prepared
 
     new_uow = PostgresUnitOfWorkFactory(seeded)
 
     def create(session_id: str, price: str) -> Any:
         data = SessionInput(id=session_id, mode="subscription", currency="usd", line_items=[LineItemInput(price=price)])
 
-        def work(uow: UnitOfWork) -> Any:
-            return register(uow, data, NOW, secret_hash=None)
+        def work(uow: UnitOfWork, prepared: Prepared) -> Any:
+            return register(uow, data, NOW, secret_hash=None, prepared=prepared)
 
         return new_uow.gathered_registration(session_id, [price], work)
 

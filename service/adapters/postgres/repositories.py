@@ -82,39 +82,17 @@ class ProductTable(DocumentTable[Product]):
 
 
 class PriceTable(DocumentTable[Price]):
-    """Prices; what `with_upsells` read is kept for the unit of work, so a batch reads its prices once."""
-
     def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "prices", Price, ("product", lambda price: price.product))
-        self._asked: set[str] = set()
-        self._read: dict[str, Price] = {}
 
     async def with_upsells(self, keys: Iterable[str]) -> dict[str, Price]:
         """The prices and, in the same round trip, the prices they name as their upsell."""
-        wanted = set(keys)
-        if not wanted <= self._asked:
-            rows = await self._conn.fetch(
-                "select id, body from prices where id = any($1::text[])"
-                " or id in (select body->>'upsell' from prices where id = any($1::text[]))",
-                list(wanted - self._asked),
-            )
-            self._read.update((r["id"], self._decoder.decode(r["body"])) for r in rows)
-            self._asked |= wanted
-        found = {key: self._read[key] for key in wanted if key in self._read}
-        for price in list(found.values()):
-            if price.upsell is not None and price.upsell in self._read:
-                found[price.upsell] = self._read[price.upsell]
-        return found
-
-    def remember(self, asked: Iterable[str], read: dict[str, Price]) -> None:
-        """What a read ahead found for `asked` (and their upsells): `with_upsells` answers from it."""
-        self._read.update(read)
-        self._asked.update(asked)
-
-    async def put(self, key: str, item: Price) -> None:
-        self._asked.clear()
-        self._read.clear()
-        await super().put(key, item)
+        rows = await self._conn.fetch(
+            "select id, body from prices where id = any($1::text[])"
+            " or id in (select body->>'upsell' from prices where id = any($1::text[]))",
+            list(set(keys)),
+        )
+        return {r["id"]: self._decoder.decode(r["body"]) for r in rows}
 
     async def of_product(self, product_id: str) -> list[Price]:
         rows = await self._conn.fetch("select body from prices where product = $1 order by id", product_id)
@@ -166,7 +144,6 @@ _INSERT_SESSION = (
 class SessionTable:
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
-        self._free: set[str] = set()
         self.changed: set[str] = set()
         """Sessions this unit of work changed (new ones are not changes)."""
 
@@ -175,11 +152,7 @@ class SessionTable:
         state = await self._conn.fetchval(f"select state from checkout_sessions where id = $1{lock}", session_id)
         return None if state is None else _session_decoder.decode(state)
 
-    def remember_free(self, session_ids: Iterable[str]) -> None:
-        """Ids a read ahead found free under their session locks: `add` queues their rows for the commit."""
-        self._free.update(session_ids)
-
-    async def add(self, session: CheckoutSession, secret_hash: bytes | None) -> bool:
+    async def add(self, session: CheckoutSession, secret_hash: bytes | None, *, free: bool = False) -> bool:
         args = (
             session.id,
             session.status,
@@ -188,8 +161,7 @@ class SessionTable:
             secret_hash,
             session.created_at,
         )
-        if session.id in self._free:
-            self._free.discard(session.id)
+        if free:
             self._conn.later(_INSERT_SESSION, *args)
             return True
         inserted = await self._conn.fetchval(f"{_INSERT_SESSION} on conflict (id) do nothing returning true", *args)
@@ -221,17 +193,8 @@ class SessionTable:
 class InboxTable:
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
-        self._recorded: dict[str, bool] = {}
-
-    def remember(self, event_ids: Iterable[str], fresh: set[str]) -> None:
-        """Event ids a read ahead recorded, `fresh` those seen for the first time: `first_delivery`
-        answers for them from memory."""
-        self._recorded.update((event_id, event_id in fresh) for event_id in event_ids)
 
     async def first_delivery(self, event_id: str, event_type: str) -> bool:
-        recorded = self._recorded.pop(event_id, None)
-        if recorded is not None:
-            return recorded
         # A concurrent duplicate blocks on the key until the first commits, then finds it taken.
         inserted = await self._conn.fetchval(
             "insert into inbox (event_id, type) values ($1, $2) on conflict do nothing returning true",
@@ -241,17 +204,14 @@ class InboxTable:
         return bool(inserted)
 
     async def forget(self, event_id: str) -> None:
-        self._recorded.pop(event_id, None)
         await self._conn.execute("delete from inbox where event_id = $1", event_id)
 
 
 class ParkedTable:
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
-        self._read: dict[str, list[tuple[int, bytes]]] = {}
 
     async def park(self, event_id: str, session_id: str, body: bytes) -> None:
-        self._read.pop(session_id, None)
         await self._conn.execute(
             "insert into parked_events (event_id, session_id, body) values ($1, $2, $3)"
             " on conflict (event_id) do nothing",
@@ -260,26 +220,17 @@ class ParkedTable:
             body,
         )
 
-    def remember(self, session_ids: Iterable[str], parked: Iterable[tuple[str, int, bytes]]) -> None:
-        """What a read ahead found parked (session, seq, body, in arrival order) for these locked
-        sessions: `take` answers for them from memory."""
-        read: dict[str, list[tuple[int, bytes]]] = {key: [] for key in session_ids}
-        for session_id, seq, body in parked:
-            read[session_id].append((seq, bytes(body)))
-        self._read.update(read)
-
     async def take(self, session_id: str) -> list[bytes]:
-        read = self._read.pop(session_id, None)
-        if read is not None:
-            if read:
-                self._conn.later("delete from parked_events where seq = any($1::bigint[])", [seq for seq, _ in read])
-            return [body for _, body in read]
         rows = await self._conn.fetch(
             "with taken as (delete from parked_events where session_id = $1 returning seq, body)"
             " select body from taken order by seq",
             session_id,
         )
         return [bytes(r["body"]) for r in rows]
+
+    async def drop(self, seqs: Iterable[int]) -> None:
+        if wanted := list(seqs):
+            self._conn.later("delete from parked_events where seq = any($1::bigint[])", wanted)
 
 
 _INSERT_OUTBOX = (

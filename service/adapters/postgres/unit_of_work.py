@@ -51,6 +51,7 @@ from service.app.ports import (
     UpgradeOrders,
     UpgradePaths,
 )
+from service.app.prepared import NOTHING, LockedSession, Parked, Prepared
 from service.domain.catalog import Coupon, Price, Violation
 from service.domain.partitions import PARTITIONS
 from service.domain.session import CheckoutSession
@@ -73,6 +74,11 @@ select
     array(select body from parked order by seq) as parked_bodies
 """
 _prices_decoder = msgspec.json.Decoder(dict[str, Price])
+
+
+def _locked(row: asyncpg.Record) -> LockedSession:
+    secret_hash = row["locked_secret_hash"]
+    return LockedSession(decode_session(row["locked_state"]), None if secret_hash is None else bytes(secret_hash))
 
 
 class PostgresUnitOfWork:
@@ -126,15 +132,14 @@ class PostgresUnitOfWork:
             raise
         self._conn, self._tx = conn, tx
         self._locked: set[str] = set()
-        self._read: dict[str, tuple[CheckoutSession, bytes | None] | None] = {}
         self._db = c = Statements(conn)  # type: ignore[arg-type]
         self.products = ProductTable(c)
-        self.prices = self._prices = PriceTable(c)
+        self.prices = PriceTable(c)
         self.coupons = DocumentTable(c, "coupons", Coupon)
         self.promotion_codes = PromotionCodeTable(c)
         self.sessions = self._sessions = SessionTable(c)
-        self.inbox = self._inbox = InboxTable(c)
-        self.parked = self._parked = ParkedTable(c)
+        self.inbox = InboxTable(c)
+        self.parked = ParkedTable(c)
         self.outbox = OutboxTable(c, self._partitions)
         self.api_keys = ApiKeyTable(c)
         self.subscriptions = DocumentTable(c, "subscriptions", Subscription)
@@ -192,18 +197,14 @@ class PostgresUnitOfWork:
         await self._db.execute("select pg_advisory_xact_lock(1, hashtext($1))", session_id)
         self._locked.add(session_id)
 
-    async def lock_and_read(self, session_ids: Sequence[str]) -> None:
-        """Locks these sessions and reads them, in one round trip; `locked_session` answers each once from
-        what was read (a second time, from the database: the session may have changed since)."""
+    async def lock_and_read(self, session_ids: Sequence[str]) -> Prepared:
+        """Locks these sessions and reads them, in one round trip."""
         rows = await self._db.fetch("select * from lock_checkout_sessions($1::text[])", list(session_ids))
         self._locked.update(session_ids)
-        self._read = dict.fromkeys(session_ids)
+        found: dict[str, LockedSession | None] = dict.fromkeys(session_ids)
         for row in rows:
-            secret_hash = row["locked_secret_hash"]
-            self._read[row["locked_id"]] = (
-                decode_session(row["locked_state"]),
-                None if secret_hash is None else bytes(secret_hash),
-            )
+            found[row["locked_id"]] = _locked(row)
+        return Prepared(sessions=found)
 
     def mark(self) -> tuple[int, dict[str, int]]:
         return self._db.mark()
@@ -211,16 +212,11 @@ class PostgresUnitOfWork:
     def undo(self, mark: tuple[int, dict[str, int]]) -> bool:
         return self._db.undo(mark)
 
-    async def locked_session(self, session_id: str) -> tuple[CheckoutSession, bytes | None] | None:
+    async def locked_session(self, session_id: str) -> LockedSession | None:
         assert self._conn is not None
-        if session_id in self._read:
-            return self._read.pop(session_id)
         row = await self._db.fetchrow("select * from lock_checkout_session($1)", session_id)
         self._locked.add(session_id)
-        if row is None:
-            return None
-        secret_hash = row["locked_secret_hash"]
-        return decode_session(row["locked_state"]), None if secret_hash is None else bytes(secret_hash)
+        return None if row is None else _locked(row)
 
     async def lock_sessions(self, session_ids: Iterable[str]) -> None:
         # In the order of their keys, so that two holders of several locks never wait for each other.
@@ -237,7 +233,7 @@ class PostgresUnitOfWork:
 
     async def read_ahead(
         self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
-    ) -> None:
+    ) -> Prepared:
         # One statement after the locks (a statement sees what committed before it began, so the locks
         # must be taken by an earlier one).
         assert all(session_id in self._locked for session_id in new_sessions)
@@ -250,11 +246,18 @@ class PostgresUnitOfWork:
             asked,
         )
         assert row is not None
-        self._inbox.remember((event_id for event_id, _ in events), set(row["fresh"]))
-        self._sessions.remember_free(set(new_sessions) - set(row["taken"]))
-        self._prices.remember(asked, {} if row["prices"] is None else _prices_decoder.decode(row["prices"]))
-        parked = zip(row["parked_sessions"], row["parked_seqs"], row["parked_bodies"], strict=True)
-        self._parked.remember(new_sessions, parked)
+        parked: dict[str, list[Parked]] = {}
+        for session_id, seq, body in zip(row["parked_sessions"], row["parked_seqs"], row["parked_bodies"], strict=True):
+            parked.setdefault(session_id, []).append(Parked(seq, bytes(body)))
+        return Prepared(
+            recorded=frozenset(event_id for event_id, _ in events),
+            first_deliveries=frozenset(row["fresh"]),
+            new_sessions=frozenset(new_sessions),
+            free=frozenset(new_sessions) - frozenset(row["taken"]),
+            parked={session_id: tuple(found) for session_id, found in parked.items()},
+            prices_asked=frozenset(asked),
+            prices={} if row["prices"] is None else _prices_decoder.decode(row["prices"]),
+        )
 
     async def _rollback(self) -> None:
         assert self._conn is not None
@@ -344,27 +347,30 @@ class _Entangled(Exception):
     """A gathered write failed after some of its statements went out: its part cannot be taken back alone."""
 
 
+Work = Callable[[UnitOfWork, Prepared], Awaitable[T]]
+
+
 @dataclass(eq=False, slots=True)
 class _Write(Generic[T]):
     session_id: str
-    work: Callable[[UnitOfWork], Awaitable[T]]
+    work: Work[T]
     answer: asyncio.Future[T]
     prices: tuple[str, ...] = ()
 
 
-Prepare = Callable[["PostgresUnitOfWork", "list[_Write[Any]]"], Awaitable[None]]
+Prepare = Callable[["PostgresUnitOfWork", "list[_Write[Any]]"], Awaitable[Prepared]]
 
 
-async def _lock_and_read(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> None:
-    await uow.lock_and_read([write.session_id for write in batch])
+async def _lock_and_read(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> Prepared:
+    return await uow.lock_and_read([write.session_id for write in batch])
 
 
-async def _lock_and_read_ahead(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> None:
+async def _lock_and_read_ahead(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> Prepared:
     """For sessions to be registered: their locks, then whether they exist, their prices and what was
     parked for them, in two round trips as a batch of events takes them."""
     ids = [write.session_id for write in batch]
     await uow.lock_sessions(ids)
-    await uow.read_ahead((), ids, {price for write in batch for price in write.prices})
+    return await uow.read_ahead((), ids, {price for write in batch for price in write.prices})
 
 
 class _GatheredWrites:
@@ -383,7 +389,7 @@ class _GatheredWrites:
         self.transactions = 0
         """Transactions committed or tried so far (fewer than the writes, under load)."""
 
-    async def run(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]], prices: tuple[str, ...] = ()) -> T:
+    async def run(self, session_id: str, work: Work[T], prices: tuple[str, ...] = ()) -> T:
         answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Write(session_id, work, answer, prices))
         if self._lanes < WRITE_LANES:
@@ -432,11 +438,11 @@ class _GatheredWrites:
         try:
             async with self._new_uow() as uow:
                 self.transactions += 1
-                await self._prepare(uow, batch)
+                prepared = await self._prepare(uow, batch)
                 for write in batch:
                     mark = uow.mark()
                     try:
-                        outcomes.append((write, True, await write.work(uow)))
+                        outcomes.append((write, True, await write.work(uow, prepared)))
                     except Exception as refused:
                         if len(batch) == 1:
                             raise
@@ -461,7 +467,7 @@ class _GatheredWrites:
         try:
             async with self._new_uow() as uow:
                 self.transactions += 1
-                result = await write.work(uow)
+                result = await write.work(uow, NOTHING)
         except Exception as failed:
             _answer(write, False, failed)
         else:
@@ -511,14 +517,12 @@ class PostgresUnitOfWorkFactory:
             partitions=self.partitions,
         )
 
-    async def gathered(self, session_id: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def gathered(self, session_id: str, work: Work[T]) -> T:
         """Runs `work`, which changes the session `session_id` only and refuses before it writes, in a unit
         of work it may share with works on other sessions asked for meanwhile."""
         return await self._changes.run(session_id, work)
 
-    async def gathered_registration(
-        self, session_id: str, prices: Iterable[str], work: Callable[[UnitOfWork], Awaitable[T]]
-    ) -> T:
+    async def gathered_registration(self, session_id: str, prices: Iterable[str], work: Work[T]) -> T:
         """As `gathered`, for `work` registering the session `session_id` with these prices."""
         return await self._registrations.run(session_id, work, tuple(prices))
 

@@ -13,6 +13,7 @@ from service.app import checkout, views
 from service.app.errors import NotFound
 from service.app.inbound import register
 from service.app.ports import UnitOfWork
+from service.app.prepared import Prepared
 from service.domain.session import CheckoutSession
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.deps import deps
@@ -48,8 +49,8 @@ async def create_session(request: web.Request) -> web.Response:
     secret, secret_hash = new_client_secret()
     now = d.clock()
 
-    def work(uow: UnitOfWork) -> Awaitable[CheckoutSession]:
-        return register(uow, data, now, secret_hash)
+    def work(uow: UnitOfWork, prepared: Prepared) -> Awaitable[CheckoutSession]:
+        return register(uow, data, now, secret_hash, prepared=prepared)
 
     prices = [item.price for item in data.line_items]
     session = await d.new_uow.gathered_registration(data.id, prices, work)
@@ -95,8 +96,8 @@ async def toggle_upsell(request: web.Request) -> web.Response:
         if secret is not None:
             _require_secret(stored, secret)
 
-    def work(uow: UnitOfWork) -> Awaitable[SessionView]:
-        return checkout.toggle_upsell(uow, session_id, toggle.selected, now, authorize)
+    def work(uow: UnitOfWork, prepared: Prepared) -> Awaitable[SessionView]:
+        return checkout.toggle_upsell(uow, session_id, toggle.selected, now, authorize, prepared)
 
     # Refusals come before the write, so the toggle may share its transaction with toggles of others.
     return json_response(await d.new_uow.gathered(session_id, work))
