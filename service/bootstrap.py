@@ -23,14 +23,17 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
+from contracts.events import InboundEvent
+from service.adapters.postgres.errors import TRANSIENT_ERRORS
 from service.adapters.postgres.leases import Leases
 from service.adapters.postgres.listener import API_KEYS_CHANNEL, SESSIONS_CHANNEL, Listener
 from service.adapters.postgres.subscription_tables import find_api_key
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.adapters.rabbitmq.deliveries import Deliveries
 from service.adapters.rabbitmq.relay import OutboxRelay
 from service.adapters.rabbitmq.subscriptions import Subscriptions
 from service.adapters.rabbitmq.topology import Declared, Topology, declare, queue_stats
-from service.entrypoints.consumer import CheckoutConsumer
+from service.entrypoints.consumer import CheckoutEvents
 from service.entrypoints.http.app import init_app
 from service.entrypoints.http.auth import Authenticator
 from service.entrypoints.http.deps import Deps
@@ -107,13 +110,14 @@ class Service:
     declared: Declared
     topology: Topology
     metrics: Metrics
-    consumer: CheckoutConsumer
+    consumer: Deliveries[InboundEvent]
     relay: OutboxRelay
     subscriptions: Subscriptions
     ownership: Ownership
     app: web.Application
     sessions: SessionCache
     auth: Authenticator
+    new_uow: PostgresUnitOfWorkFactory
     _refreshing: asyncio.Task[None] | None = None
 
     def own_all(self) -> None:
@@ -204,7 +208,7 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
     sessions = SessionCache()
     auth = Authenticator(settings.admin_token, functools.partial(find_api_key, pool), metrics)
     new_uow = PostgresUnitOfWorkFactory(pool, sessions_changed=sessions.changed_many, partitions=topology.partitions)
-    consumer = CheckoutConsumer(new_uow, declared.dead_letter, metrics)
+    consumer = Deliveries(CheckoutEvents(new_uow, utcnow), declared.dead_letter, metrics, TRANSIENT_ERRORS)
     # Nothing is relayed until its partition's lease is held.
     relay = OutboxRelay(pool, outbound, dead_letter, metrics, partitions=())
     subscriptions = Subscriptions(declared.partitions, consumer.on_message)
@@ -225,6 +229,7 @@ async def build(settings: Settings, topology: Topology | None = None) -> Service
         web.Application(),
         sessions,
         auth,
+        new_uow,
     )
     service.app = init_app(
         Deps(

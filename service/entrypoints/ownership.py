@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 
 from service.adapters.postgres.errors import TRANSIENT_ERRORS
 from service.adapters.postgres.leases import Leases
+from service.adapters.rabbitmq.deliveries import Deliveries
 from service.adapters.rabbitmq.relay import OutboxRelay
 from service.adapters.rabbitmq.subscriptions import Subscriptions
 from service.domain.partitions import plan, share
-from service.entrypoints.consumer import CheckoutConsumer
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -40,7 +41,7 @@ class Ownership:
         self,
         leases: Leases,
         subscriptions: Subscriptions,
-        consumer: CheckoutConsumer,
+        consumer: Deliveries[Any],
         relay: OutboxRelay,
         metrics: Metrics,
         heartbeat: float = HEARTBEAT,

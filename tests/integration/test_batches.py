@@ -13,10 +13,10 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from service.adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from service.adapters.rabbitmq.deliveries import Delivery
 from service.app.errors import InvalidInput
 from service.bootstrap import Service
 from service.domain import session as domain
-from service.entrypoints.consumer import Delivery
 from tests.broker import peer
 from tests.integration.helpers import seed_example_catalog
 
@@ -32,7 +32,7 @@ def record_batches(service: Service) -> list[tuple[int, bool]]:
     batches: list[tuple[int, bool]] = []
     apply = service.consumer._apply_batch
 
-    async def recorded(deliveries: Sequence[Delivery]) -> list[Any]:
+    async def recorded(deliveries: Sequence[Delivery[Any]]) -> list[Any]:
         try:
             outcomes = await apply(deliveries)
         except Exception:

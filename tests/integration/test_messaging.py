@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractExchange
 
 from contracts.events import OutboundEvent
 from service.adapters.rabbitmq.relay import OutboxRelay
-from service.bootstrap import Service, build
+from service.bootstrap import Service, build, utcnow
 from service.domain.partitions import partition_of
 from service.settings import Settings
 from tests.broker import Peer, envelope, peer, session_data
@@ -166,9 +166,9 @@ async def test_expired_event_then_toggle_is_refused(running: Service, broker: Pe
         return bool(await running.pool.fetchval("select status from checkout_sessions") == "expired")
 
     assert await eventually(expired)
-    async with running.consumer._new_uow() as uow:
+    async with running.new_uow() as uow:
         with pytest.raises(Conflict) as refused:
-            await toggle_upsell(uow, "cs_msg_1", True, running.consumer._clock())
+            await toggle_upsell(uow, "cs_msg_1", True, utcnow())
     assert refused.value.code == "session_expired"
 
 
@@ -203,7 +203,7 @@ async def test_notify_wakes_the_relay_long_before_its_poll(running: Service, bro
     # The fixture's relay polls only every 60 s (its first poll ran at start-up), so an event that
     # arrives within the 15 s wait came by NOTIFY.
     await asyncio.sleep(0.5)
-    async with running.consumer._new_uow() as uow:
+    async with running.new_uow() as uow:
         await uow.outbox.add("e-notify", "test.event", "s", b"{}")
     message = await broker.next_event(timeout=15.0)
     assert message.message_id == "e-notify"
@@ -231,7 +231,7 @@ async def test_a_relay_publishes_the_partitions_it_owns_and_those_it_takes_over(
     partitions = running.topology.partitions
     mine = "s-mine"
     theirs = next(f"s-{n}" for n in range(100) if partition_of(f"s-{n}", partitions) != partition_of(mine, partitions))
-    async with running.consumer._new_uow() as uow:
+    async with running.new_uow() as uow:
         await uow.outbox.add("e-theirs", "test.event", theirs, b"{}")
         await uow.outbox.add("e-mine", "test.event", mine, b"{}")
     relay = OutboxRelay(
@@ -285,7 +285,7 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
     running.relay.stop()
     await asyncio.sleep(0.2)
     for event_id in ("e-a1", "e-a2"):
-        async with running.consumer._new_uow() as uow:
+        async with running.new_uow() as uow:
             await uow.outbox.add(event_id, "test.event", "s-a", b"{}")
     held = HeldExchange(running.declared.outbound, "s-a")
     relay = OutboxRelay(running.pool, cast(AbstractExchange, held), running.declared.dead_letter, running.metrics)
@@ -293,7 +293,7 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
         assert await eventually(lambda: _true(held.attempted == ["e-a1"]))
         # s-a's first event is on its way and not confirmed: an event committed since goes out meanwhile,
         # and s-a's second waits for the first's confirm.
-        async with running.consumer._new_uow() as uow:
+        async with running.new_uow() as uow:
             await uow.outbox.add("e-b1", "test.event", "s-b", b"{}")
         assert (await broker.next_event(timeout=10.0)).message_id == "e-b1"
         await asyncio.sleep(0.3)
@@ -306,7 +306,7 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
 async def test_a_session_with_a_backlog_does_not_hold_up_the_others(running: Service, broker: Peer) -> None:
     running.relay.stop()
     await asyncio.sleep(0.2)
-    async with running.consumer._new_uow() as uow:
+    async with running.new_uow() as uow:
         for index in range(30):
             await uow.outbox.add(f"hot-{index}", "test.event", "s-hot", b"{}")
         await uow.outbox.add("cold-0", "test.event", "s-cold", b"{}")

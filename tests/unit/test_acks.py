@@ -7,7 +7,7 @@ from typing import Any
 
 from aio_pika.exceptions import ChannelInvalidStateError
 
-from service.entrypoints.consumer import Acks
+from service.adapters.rabbitmq.deliveries import Acks
 
 
 @dataclass(eq=False)

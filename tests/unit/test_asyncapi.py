@@ -192,7 +192,9 @@ def test_the_broker_names_are_those_the_service_declares(document: dict[str, Any
             broker["auto_delete"],
         )
     queues = {q["name"] for q in definitions["queues"]}
-    assert {queue("checkoutQueue"), queue("deadLetterQueue")} <= queues
+    assert queue("deadLetterQueue") in queues
+    partitions = {queue("checkoutQueue").format(partition=p) for p in range(topology.partitions)}
+    assert partitions == set(topology.partition_queues) <= queues
 
 
 def test_the_openapi_document_lists_the_route() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from service.entrypoints.batching import Batcher
+from service.adapters.rabbitmq.batching import Batcher
 
 
 async def test_items_that_arrive_together_run_as_one_batch_within_the_size() -> None:

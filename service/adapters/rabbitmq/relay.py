@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractExchange, HeadersType
 from asyncpg.pool import PoolConnectionProxy
 
 from service.adapters.postgres.listener import Listener
+from service.adapters.rabbitmq.dead_lettering import refusal_headers
 from service.domain.partitions import PARTITIONS
 from service.metrics import Metrics
 
@@ -176,12 +177,7 @@ class OutboxRelay:
             headers = (
                 None
                 if reason is None
-                else {
-                    "x-upsell-reason": reason,
-                    "x-upsell-detail": row["dead_letter_detail"],
-                    "x-upsell-dead-lettered-at": row["created_at"].isoformat(),
-                    "x-original-routing-key": row["type"],
-                }
+                else refusal_headers(reason, row["dead_letter_detail"], row["type"], row["created_at"])
             )
             message = outbox_message(
                 row["event_id"], row["type"], row["correlation_id"], bytes(row["body"]), row["created_at"], headers
