@@ -7,7 +7,7 @@ from typing import Any
 
 from aio_pika.exceptions import ChannelInvalidStateError
 
-from service.adapters.rabbitmq.deliveries import Acks
+from service.adapters.rabbitmq.acks import Acks
 
 
 @dataclass(eq=False)

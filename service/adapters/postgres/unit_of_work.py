@@ -15,10 +15,10 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
+from service.adapters.postgres.outbox import OutboxTable
 from service.adapters.postgres.repositories import (
     DocumentTable,
     InboxTable,
-    OutboxTable,
     ParkedTable,
     PriceTable,
     ProductTable,
