@@ -81,7 +81,69 @@ def table(result: dict[str, Any]) -> str:
         ),
     ]
     machine = f"{platform.machine()}, {os_cpus()} cores, Python {platform.python_version()}"
-    return f"{MARKER}\nRun {result['when']} on {machine}, {result['seconds']} s in all.\n\n" + "\n".join(rows) + "\n"
+    head = f"{MARKER}\nRun {result['when']} on {machine}, {result['seconds']} s in all.\n\n"
+    replicas = replicas_section(result)
+    return head + "\n".join(rows) + "\n" + (f"\n{replicas}" if replicas else "")
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
+def _cpu_cells(row: dict[str, Any]) -> list[str]:
+    """Service (per process when more than one), RabbitMQ, PostgreSQL (the bench database's backends),
+    the bench's own process, the whole machine (how busy)."""
+    service = _us(row["service_cpu_us_per_event"])
+    by_process = row.get("service_cpu_us_per_event_by_process", [])
+    if len(by_process) > 1:
+        service += " (" + " + ".join(_us(value) for value in by_process) + ")"
+    postgres = _us(row["postgres_cpu_us_per_event"])
+    if row.get("postgres_backends_cpu_us_per_event") is not None:
+        postgres += f" ({_us(row['postgres_backends_cpu_us_per_event'])})"
+    return [
+        service,
+        _us(row["rabbitmq_cpu_us_per_event"]),
+        postgres,
+        _us(row["bench_cpu_us_per_event"]),
+        f"{_us(row['machine_cpu_us_per_event'])} ({row['machine_busy']:.0%})",
+    ]
+
+
+def replicas_section(result: dict[str, Any]) -> str:
+    """The pipeline with 1, 2, 3 ... replicas of `upsell serve`, each against the mean of the bare relay
+    measured just before and just after the replica rows, with the CPU per event of each component."""
+    if "replicas" not in result:
+        return ""
+    replicas = result["replicas"]
+    before, after = replicas["baseline_before"], replicas["baseline_after"]
+    base = (before["per_second"] + after["per_second"]) / 2
+    rows = [
+        "| run | partitions each | events/s | ratio | service | RabbitMQ | PostgreSQL (bench database) | bench"
+        " | machine (busy) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| bare relay, before | | {before['per_second']:,} | | {' | '.join(_cpu_cells(before))} |",
+    ]
+    for row in replicas["rows"]:
+        label = f"{row['replicas']} replica{'s' if row['replicas'] > 1 else ''}"
+        if row.get("handovers"):
+            label += f" ({row['handovers']} partitions moved during the run)"
+        shares = " + ".join(str(share) for share in row["shares"])
+        rows.append(
+            f"| {label} | {shares} | {row['per_second']:,} | {row['per_second'] / base:.2f}x"
+            f" | {' | '.join(_cpu_cells(row))} |"
+        )
+    rows.append(f"| bare relay, after | | {after['per_second']:,} | | {' | '.join(_cpu_cells(after))} |")
+    events = replicas["rows"][0]["events"] if replicas["rows"] else before["events"]
+    return (
+        "### Replicas\n\n"
+        f"The pipeline with replicas of `upsell serve` sharing the partitions (one database, one vhost),"
+        f" {events:,} events each after {replicas['warmup']:,} untimed; the ratio is to the mean of the bare"
+        " relay's two runs. CPU per event in us, from /proc: the service's processes (each replica's in"
+        " brackets; for the bare relay, the relay's), RabbitMQ's `beam.smp`, every PostgreSQL process"
+        " (exited backends included; in brackets the backends of the bench's database alone), the bench's"
+        " publisher and receiver, and the whole machine. RabbitMQ and PostgreSQL count whatever else used"
+        " them meanwhile.\n\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _figures(row: dict[str, Any]) -> str:

@@ -9,8 +9,13 @@
    writes for the write rows.
 4. Domain: eligibility and savings per session, in microseconds.
 5. Memory: RSS of the service after 10k and after 100k sessions.
+6. Replicas: the pipeline again with 1, 2 and 3 replicas of `upsell serve` sharing the partitions
+   (BENCH_REPLICAS), each with the CPU per event of the service, RabbitMQ and PostgreSQL
+   (bench/components.py), against the bare relay measured just before and just after them.
 
-Writes bench/results/<time>.json and the table of docs/performance.md.
+Writes bench/results/<time>.json and the table of docs/performance.md. BENCH_ONLY=pipeline runs the
+replica rows alone (with their bare relay): it writes the results file and prints their table, and leaves
+docs/performance.md as it is.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
 from bench import http_rows
+from bench.components import Meter, machine_busy_seconds
 from bench.http_rows import cpu_seconds
 from service.adapters.postgres.migrate import migrate
 from service.adapters.rabbitmq.topology import Topology, declare
+from service.domain.partitions import PARTITIONS
 from tests.broker import envelope
 from tests.conftest import BASE, _add_vhost, _delete_vhost, _with_path
 from tests.process import ROOT, Server, apply_example_catalog, service_env, start, wait_ready
@@ -46,6 +53,13 @@ PIPELINE_EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 LARGE_SESSIONS = int(os.environ.get("BENCH_LARGE_SESSIONS", "100000"))
 HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "5"))
 LATENCY_SECONDS = 10.0
+ONLY = os.environ.get("BENCH_ONLY", "")
+WARMUP = min(500, max(PIPELINE_EVENTS // 10, 50))
+"""Events sent before each replica row and each of its baselines, untimed: new processes' first events
+open connections and prepare statements."""
+SETTLE_TIMEOUT = 30.0
+STEADY_SECONDS = 2.0
+"""How long the partition shares must stay as expected before a replica row is timed (two heartbeats)."""
 TOKEN = "bench-admin-token-0c2d"  # noqa: S105 - a throwaway token of the bench's own process
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
@@ -133,7 +147,7 @@ async def timed_pipeline(broker: Broker, prefix: str, count: int) -> dict[str, f
 
 
 @contextlib.asynccontextmanager
-async def bare_relay(broker: Broker) -> AsyncIterator[None]:
+async def bare_relay(broker: Broker) -> AsyncIterator[subprocess.Popen[bytes]]:
     """bench/relay_baseline.py on the broker's vhost, ready to relay, stopped on the way out."""
     relay = subprocess.Popen(
         [PYTHON, str(ROOT / "bench" / "relay_baseline.py"), broker.url], stdout=subprocess.PIPE, cwd=ROOT
@@ -141,7 +155,7 @@ async def bare_relay(broker: Broker) -> AsyncIterator[None]:
     try:
         assert relay.stdout is not None
         await asyncio.to_thread(relay.stdout.readline)
-        yield
+        yield relay
     finally:
         relay.terminate()
         relay.wait(10)
@@ -208,12 +222,6 @@ async def latency(broker: Broker, rate: float) -> dict[str, float]:
     }
 
 
-def machine_busy_seconds() -> float:
-    """CPU time the whole machine spent not idle, summed over its cores."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -257,8 +265,14 @@ async def bench_service(baselines: http_rows.Baselines) -> dict[str, Any]:
             finally:
                 server.stop(15)
     finally:
-        admin = await asyncpg.connect(_with_path(BASE.database_url, "/postgres"))
+        await drop_database(name)
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(_with_path(BASE.database_url, "/postgres"))
+    try:
         await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
         await admin.close()
 
 
@@ -285,6 +299,135 @@ async def _measure(server: Server, broker: Broker, baselines: http_rows.Baseline
     }
 
 
+def replica_counts(text: str) -> list[int]:
+    """BENCH_REPLICAS: replica counts separated by commas, each from 1 to the number of partitions."""
+    counts = [int(part) for part in text.replace(" ", "").split(",") if part]
+    if bad := [count for count in counts if not 1 <= count <= PARTITIONS]:
+        raise SystemExit(f"BENCH_REPLICAS: each count from 1 to {PARTITIONS}, not {bad}")
+    return counts
+
+
+async def metered_pipeline(
+    broker: Broker, prefix: str, pids: list[int], backends: list[int] | None = None
+) -> dict[str, Any]:
+    """The timed pipeline with the CPU per event of each component (bench/components.py)."""
+    meter = Meter(pids, backends or [])
+    meter.start()
+    row: dict[str, Any] = dict(await timed_pipeline(broker, prefix, PIPELINE_EVENTS))
+    row.update(meter.stop(PIPELINE_EVENTS))
+    return row
+
+
+async def bench_metered_baseline(prefix: str) -> dict[str, Any]:
+    async with Broker() as broker, bare_relay(broker) as relay:
+        await timed_pipeline(broker, f"{prefix}_warm", WARMUP)
+        return await metered_pipeline(broker, prefix, [relay.pid])
+
+
+def _replica_of(owner: str) -> int | None:
+    """The pid in a replica's id (`host-pid-random`, service.bootstrap.replica_id)."""
+    parts = owner.rsplit("-", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+async def _leases(conn: asyncpg.Connection) -> dict[int, int | None]:
+    rows = await conn.fetch(
+        "select partition, case when expires_at > now() then owner end as owner from partition_leases"
+    )
+    return {r["partition"]: _replica_of(r["owner"]) if r["owner"] else None for r in rows}
+
+
+async def settled(conn: asyncpg.Connection, servers: list[Server]) -> dict[int, list[int]]:
+    """Waits until each replica holds its share of the partitions and nothing else holds one, for
+    STEADY_SECONDS in a row; returns the partitions of each replica (by pid)."""
+    pids = {server.process.pid for server in servers}
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    steady_since: float | None = None
+    while True:
+        leases = await _leases(conn)
+        base, extra = divmod(len(leases), len(pids))
+        held: dict[int, list[int]] = {}
+        for partition, owner in sorted(leases.items()):
+            held.setdefault(owner or 0, []).append(partition)
+        shares = sorted((len(partitions) for partitions in held.values()), reverse=True)
+        if set(held) == pids and shares == [base + 1] * extra + [base] * (len(pids) - extra):
+            steady_since = steady_since or time.monotonic()
+            if time.monotonic() - steady_since >= STEADY_SECONDS:
+                return held
+        else:
+            steady_since = None
+        for server in servers:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"upsell serve exited: {server.log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the partition shares did not settle: {held}")
+        await asyncio.sleep(0.25)
+
+
+async def scale(servers: list[Server], count: int, database: str, amqp_url: str) -> None:
+    """Starts or stops (the newest first) replicas until there are `count`, and waits until all are ready."""
+    while len(servers) > count:
+        await asyncio.to_thread(servers.pop().stop, 15)
+    while len(servers) < count:
+        env = service_env(database, amqp_url, TOKEN)
+        servers.append(start(env, RESULTS / f"replica-{len(servers) + 1}.log"))
+    await asyncio.gather(*(wait_ready(server) for server in servers))
+
+
+async def replica_row(broker: Broker, conn: asyncpg.Connection, servers: list[Server], prefix: str) -> dict[str, Any]:
+    held = await settled(conn, servers)
+    # Untimed: new replicas' first events open connections and prepare statements.
+    await timed_pipeline(broker, f"{prefix}_warm", WARMUP)
+    backends = await conn.fetch(
+        "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+    )
+    pids = sorted(held)
+    row = await metered_pipeline(broker, prefix, pids, [r["pid"] for r in backends])
+    row["replicas"] = len(servers)
+    row["shares"] = [len(held[pid]) for pid in pids]
+    # A partition that changed hands during the run would have paused its events.
+    after = await _leases(conn)
+    row["handovers"] = sum(1 for partition, owner in after.items() if partition not in held.get(owner or 0, []))
+    return row
+
+
+async def stop_all(servers: list[Server]) -> None:
+    async def stop(server: Server) -> None:
+        try:
+            await asyncio.to_thread(server.stop, 15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    await asyncio.gather(*(stop(server) for server in servers))
+
+
+async def bench_replicas(counts: list[int]) -> dict[str, Any]:
+    """The pipeline with each number of replicas in turn, on one database and one vhost (the example
+    catalog applied once), between two runs of the bare relay."""
+    before = await bench_metered_baseline("base_before")
+    name = f"upsell_bench_replicas_{uuid.uuid4().hex[:8]}"
+    database = _with_path(BASE.database_url, f"/{name}")
+    await migrate(database)
+    rows: list[dict[str, Any]] = []
+    try:
+        async with Broker() as broker:
+            apply_example_catalog(service_env(database, broker.url, TOKEN))
+            servers: list[Server] = []
+            conn = await asyncpg.connect(database)
+            try:
+                for count in counts:
+                    await scale(servers, count, database, broker.url)
+                    rows.append(await replica_row(broker, conn, servers, f"rep{len(rows)}"))
+            finally:
+                await conn.close()
+                # Before the vhost goes.
+                await stop_all(servers)
+    finally:
+        await drop_database(name)
+    after = await bench_metered_baseline("base_after")
+    return {"baseline_before": before, "baseline_after": after, "warmup": WARMUP, "rows": rows}
+
+
 @contextlib.asynccontextmanager
 async def scratch_database() -> AsyncIterator[str]:
     """An empty database of its own, for the bare write handler."""
@@ -299,28 +442,33 @@ async def scratch_database() -> AsyncIterator[str]:
 
 
 async def main() -> int:
+    if ONLY not in ("", "pipeline"):
+        raise SystemExit(f"BENCH_ONLY: 'pipeline' or nothing, not {ONLY!r}")
+    counts = replica_counts(os.environ.get("BENCH_REPLICAS", "1,2,3"))
     RESULTS.mkdir(exist_ok=True)
     started = time.perf_counter()
-    baseline = await bench_baseline_pipeline()
-    async with scratch_database() as bare_database, http_rows.baselines(bare_database) as baselines:
-        hello = await baselines.hello(HTTP_SECONDS)
-        service = await bench_service(baselines)
-    baseline_latency = await bench_baseline_latency(service["latency"]["rate"])
-    domain = bench_domain()
+    result: dict[str, Any] = {}
+    if ONLY == "pipeline":
+        result["only"] = ONLY
+    else:
+        result["baseline_pipeline"] = await bench_baseline_pipeline()
+        async with scratch_database() as bare_database, http_rows.baselines(bare_database) as baselines:
+            result["hello"] = await baselines.hello(HTTP_SECONDS)
+            result["service"] = await bench_service(baselines)
+        result["baseline_latency"] = await bench_baseline_latency(result["service"]["latency"]["rate"])
+    if counts:
+        result["replicas"] = await bench_replicas(counts)
+    if not ONLY:
+        result["domain"] = bench_domain()
     when = datetime.now(UTC).isoformat(timespec="seconds")
-    result = {
-        "when": when,
-        "baseline_pipeline": baseline,
-        "baseline_latency": baseline_latency,
-        "hello": hello,
-        "service": service,
-        "domain": domain,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    result = {"when": when, **result, "seconds": round(time.perf_counter() - started, 1)}
     (RESULTS / f"{when.replace(':', '')}.json").write_text(json.dumps(result, indent=2))
-    from bench.report import write
+    from bench.report import replicas_section, write
 
-    print(write(result, ROOT / "docs" / "performance.md"))
+    if ONLY:
+        print(replicas_section(result))
+    else:
+        print(write(result, ROOT / "docs" / "performance.md"))
     return 0
 
 
