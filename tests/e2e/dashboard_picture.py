@@ -19,6 +19,8 @@ COLOURS = ["#73bf69", "#f2cc0c", "#5794f2", "#ff9830", "#f2495c", "#b877d9", "#8
 ROW = 34
 """Pixels of one unit of a panel's height (Grafana's grid)."""
 WIDTH = 1600
+LEGEND_LINE = 16
+"""Pixels of one line of a panel's legend."""
 
 
 async def draw(
@@ -47,7 +49,8 @@ async def draw(
         f".grid{{position:relative;width:{WIDTH}px}}"
         ".p{position:absolute;box-sizing:border-box;border:1px solid #2c3235;background:#181b1f;padding:6px 8px}"
         ".p h3{margin:0 0 4px;font-size:13px;color:#d8d9da}.row{color:#d8d9da;font-size:15px;font-weight:600}"
-        ".legend span{margin-right:12px;white-space:nowrap}.stat{font-size:26px;font-weight:600;margin:8px 6px}"
+        f".legend{{line-height:{LEGEND_LINE}px}}.legend span{{margin-right:12px;white-space:nowrap}}"
+        ".stat{font-size:26px;font-weight:600;margin:8px 6px}"
         "</style>"
         f"<h2 style='margin:10px 8px'>{html.escape(dashboard['title'])}</h2>"
         f"<div class=grid>{''.join(cells)}</div>"
@@ -99,8 +102,21 @@ def _cell(panel: dict[str, Any], series: list[tuple[str, list[list[Any]]]], star
             for i, (name, points) in enumerate(series)
         )
         return f"<div class=p style='{box}'><h3>{title}</h3>{values or 'No data'}</div>"
-    width, height = grid["w"] * column - 18, grid["h"] * ROW - 62
+    width = grid["w"] * column - 18
+    # The legend wraps as Grafana's list legend does; the chart gives up the height of its extra lines.
+    height = grid["h"] * ROW - 62 - (_legend_lines([name for name, _ in series], width) - 1) * LEGEND_LINE
     return f"<div class=p style='{box}'><h3>{title}</h3>{_chart(series, start, end, width, height, unit)}</div>"
+
+
+def _legend_lines(names: list[str], width: float) -> int:
+    """Lines the legend takes, by an estimate of its entries' widths (13 px sans-serif)."""
+    lines, used = 1, 0.0
+    for name in names:
+        entry = (len(name) + 2) * 6.6 + 12
+        if used and used + entry > width:
+            lines, used = lines + 1, 0.0
+        used += entry
+    return lines
 
 
 def _last(points: list[list[Any]]) -> float:
@@ -136,7 +152,7 @@ def _chart(
     seconds = f"<text x={left} y={height} fill='#8e8e8e' font-size=11>{end - start:.0f} s of the run</text>"
     return (
         f"<svg width={width:.0f} height={height:.0f}>{axis}{''.join(lines)}{seconds}</svg>"
-        f"<div class=legend>{''.join(legend)}</div>"
+        f"<div class=legend>{' '.join(legend)}</div>"
     )
 
 

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from contracts.events import OutboundEvent
+from service.adapters.rabbitmq.topology import Topology
 from tests.broker import peer, session_data
 from tests.e2e.conftest import TOKEN
 from tests.process import Server
@@ -79,7 +80,9 @@ async def test_checkout_backend_frontend_and_fulfillment(server: Server, amqp_ur
         async with http.get(f"{server.base}/metrics") as response:
             metrics = await response.text()
         assert 'upsell_messages_consumed_total{outcome="processed",type="checkout.session.created"} 1.0' in metrics
-        assert 'upsell_queue_consumers{queue="upsell.checkout"} 1.0' in metrics
+        # The only replica owns every partition, and consumes each partition queue, once its leases are taken.
+        for queue in Topology().partition_queues:
+            assert await _metric_reaches(server, f'upsell_queue_consumers{{queue="{queue}"}} 1.0', timeout=10.0)
 
     assert server.stop() < 10
     assert server.process.returncode == 0

@@ -26,7 +26,8 @@ import asyncpg
 import pytest
 import yaml
 
-from tests.broker import Peer, peer
+from service.adapters.rabbitmq.topology import Topology
+from tests.broker import Peer, envelope, peer
 from tests.e2e.dashboard_picture import draw
 from tests.process import ROOT, Server, free_port
 
@@ -39,6 +40,9 @@ GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1s", "$__range": 
 PICTURE = os.environ.get("UPSELL_DASHBOARD_PICTURE")
 ROUNDS = 40 if PICTURE else 4
 """Rounds of traffic, each seen by a scrape of its own, so that rates and increases see them."""
+PARTITIONS = Topology().partitions
+STOLEN = 5
+"""The partition whose lease another replica takes in the middle of the stream."""
 
 
 def dashboard_queries() -> list[str]:
@@ -56,13 +60,15 @@ def alert_rules() -> dict[str, str]:
 
 
 _COMPARISON = re.compile(r"\s*(?:==|!=|>=|<=|>|<)\s*(?:bool\s+)?-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
-_SET_OPERATOR = re.compile(r"\s+(and|or|unless)(?:\s+(?:on|ignoring)\s*\([^)]*\))?\s+")
+_MATCHING = r"(?:\s+(?:on|ignoring)\s*\([^)]*\))?(?:\s+group_(?:left|right)(?:\s*\([^)]*\))?)?"
+_SET_OPERATOR = re.compile(rf"\s+(?:and|or|unless){_MATCHING}\s+|\s*(?:==|!=|>=|<=|>|<)(?:\s+bool)?{_MATCHING}\s*")
 
 
 def watched_values(expr: str) -> list[str]:
-    """The values an alert condition watches: the comparisons with a constant dropped (`x > 0` is `x`)
-    and the operands of its top-level `and`, `or` and `unless` taken apart. A condition may rightly be
-    empty (nothing is wrong); what it compares must not be."""
+    """The values an alert condition watches: the comparisons with a constant dropped (`x > 0` is `x`),
+    and the operands of its top-level `and`, `or` and `unless` and of its comparisons of two values
+    (`x > on (job) 4 * y` is `x` and `4 * y`) taken apart. A condition may rightly be empty (nothing is
+    wrong); what it compares must not be."""
     values, depth, start = [], 0, 0
     bare = _COMPARISON.sub("", expr)
     position = 0
@@ -170,8 +176,9 @@ def has_numbers(result: list[dict[str, Any]]) -> bool:
 
 
 async def traffic(server: Server, broker: Peer, http: aiohttp.ClientSession, base: str, round_: int) -> None:
-    """Sessions, a toggle and a read over HTTP, an event for a session that never comes (parked) and a
-    poison message (an unknown price: dead-lettered)."""
+    """Sessions, a toggle and a read over HTTP, an event for a session that never comes (parked; every
+    fourth round from a publisher that sets no correlation_id) and a poison message (an unknown price:
+    dead-lettered)."""
     session = f"cs_prom_{round_}"
     data = {"id": session, "mode": "subscription", "currency": "usd", "line_items": [{"price": "price_pro_monthly"}]}
     await broker.send("checkout.session.created", data)
@@ -182,7 +189,11 @@ async def traffic(server: Server, broker: Peer, http: aiohttp.ClientSession, bas
     assert (await broker.next_event()).type == "checkout.session.line_items_updated"
     async with http.get(url, headers=server.admin) as response:
         assert response.status == 200
-    await broker.send("checkout.session.payment_succeeded", {"session": f"cs_prom_never_{round_}", "payment": "pi_1"})
+    paid, parked = "checkout.session.payment_succeeded", {"session": f"cs_prom_never_{round_}", "payment": "pi_1"}
+    if round_ % 4 == 0:
+        await broker.publish(envelope(paid, parked), paid)
+    else:
+        await broker.send(paid, parked)
     poison = {**data, "id": f"cs_prom_bad_{round_}", "line_items": [{"price": "price_gone"}]}
     await broker.send("checkout.session.created", poison)
     await scraped(http, base, "sum(upsell_dead_letters_total)", round_ + 1)
@@ -204,6 +215,23 @@ async def server_error(server: Server, database_url: str, http: aiohttp.ClientSe
     await scraped(http, base, 'sum(upsell_http_requests_total{status="500"})', count)
 
 
+async def lease_lost(database_url: str, http: aiohttp.ClientSession, base: str) -> None:
+    """A partition's lease taken over by a replica Prometheus does not scrape, as when this one stalled past
+    its lease: the service counts the partition lost, and takes it back once that lease runs out."""
+    database = await asyncpg.connect(database_url)
+    try:
+        await database.execute(
+            "update partition_leases set owner = 'cs-prom-other-replica', taken_at = now(),"
+            " expires_at = now() + interval '2 seconds' where partition = $1",
+            STOLEN,
+        )
+    finally:
+        await database.close()
+    await scraped(http, base, 'sum(upsell_partition_handovers_total{change="lost"})', 1)
+    await scraped(http, base, f'sum(upsell_partition_owned{{partition="{STOLEN}"}})', 1)
+    await scraped(http, base, "sum(upsell_partition_owned)", PARTITIONS)
+
+
 async def test_every_alert_and_dashboard_query_returns_data(
     server: Server, amqp_url: str, database_url: str, tmp_path: Path
 ) -> None:
@@ -220,6 +248,8 @@ async def test_every_alert_and_dashboard_query_returns_data(
             if round_ % 8 == 1 or round_ == ROUNDS - 1:
                 errors += 1
                 await server_error(server, database_url, http, base, errors)
+            if round_ == ROUNDS // 2:
+                await lease_lost(database_url, http, base)
             await asyncio.sleep(1.0)
 
         dashboard = dashboard_queries()
@@ -249,12 +279,21 @@ async def test_every_alert_and_dashboard_query_returns_data(
         assert [rule["name"] for rule in group["rules"]] == list(rules)
         assert all(not rule.get("lastError") for rule in group["rules"])
 
-        # The stream had dead letters and 5xx answers, and nothing else was wrong.
+        # The stream had dead letters, 5xx answers, messages without correlation_id and a lost lease, and
+        # nothing else was wrong: the partition lost for a few seconds is owned and consumed again.
         firing = await query(http, base, 'ALERTS{alertname="UpsellDeadLetters", alertstate="firing"}')
         assert {item["metric"]["reason"] for item in firing} == {"unknown_price"}
         assert await query(http, base, 'ALERTS{alertname="UpsellHttpErrors", alertstate="pending"}')
+        for name in ("UpsellEventsWithoutCorrelationId", "UpsellPartitionHandoversFrequent"):
+            assert await query(http, base, f'ALERTS{{alertname="{name}", alertstate="firing"}}'), name
         active = {item["metric"]["alertname"] for item in await query(http, base, "ALERTS")}
-        assert active <= {"UpsellDeadLetters", "UpsellDeadLetterQueueNotEmpty", "UpsellHttpErrors"}
+        assert active <= {
+            "UpsellDeadLetters",
+            "UpsellDeadLetterQueueNotEmpty",
+            "UpsellHttpErrors",
+            "UpsellEventsWithoutCorrelationId",
+            "UpsellPartitionHandoversFrequent",
+        }
 
         if PICTURE:
             await draw(http, base, DASHBOARD, GRAFANA_VARIABLES, started, Path(PICTURE))

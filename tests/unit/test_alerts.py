@@ -94,5 +94,5 @@ def test_the_compose_prometheus_loads_the_alerts() -> None:
     config = _yaml("prometheus.yml")
     assert config["rule_files"] == ["alerts.yml"]
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
-    # `up{job="upsell"}` in UpsellTargetDown names this job.
-    assert jobs == {"upsell": ["upsell:8080"], "rabbitmq": ["rabbitmq:15692"]}
+    # `up{job="upsell"}` in UpsellTargetDown names this job; the replicas of deploy/compose.yaml are its targets.
+    assert jobs == {"upsell": ["upsell-1:8080", "upsell-2:8080"], "rabbitmq": ["rabbitmq:15692"]}
