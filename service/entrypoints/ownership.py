@@ -58,6 +58,9 @@ class Ownership:
         """Once set, heartbeats only renew what is held (until `leave`), and nothing is taken."""
         for partition in range(leases.partitions):
             metrics.partition_owned.labels(str(partition)).set(0)
+        for change in ("taken", "released", "lost"):
+            # Exported from the start, so that a first loss is an increase Prometheus can see.
+            metrics.partition_handovers.labels(change)
 
     @property
     def replica(self) -> str:

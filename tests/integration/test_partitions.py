@@ -15,7 +15,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from service.adapters.postgres.leases import PartitionCountMismatch
-from service.adapters.rabbitmq.topology import Topology, TopologyMismatch, declare
+from service.adapters.rabbitmq.topology import Topology, TopologyMismatch, declare, queue_stats
 from service.bootstrap import Service, build, shutdown
 from service.settings import Settings
 from tests.broker import Peer, peer
@@ -58,6 +58,27 @@ async def test_the_events_of_a_session_land_in_one_partition(amqp_url: str) -> N
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_single_queue_of_earlier_versions_is_unbound_and_keeps_what_it_holds(amqp_url: str) -> None:
+    async with peer(amqp_url) as broker:
+        channel = broker.channel
+        checkout = await channel.get_exchange("checkout")
+        single = await channel.declare_queue(
+            "upsell.checkout", durable=True, arguments={"x-queue-type": "quorum", "x-single-active-consumer": True}
+        )
+        await single.bind(checkout, routing_key="checkout.session.*")
+        await broker.send("checkout.session.expired", {"session": "cs_before"})
+        await declare(channel, Topology())
+        await broker.send("checkout.session.expired", {"session": "cs_after"})
+
+        async def depth(name: str) -> int:
+            return (await queue_stats(channel, name))[0]
+
+        await asyncio.sleep(0.5)
+        assert await depth("upsell.checkout") == 1, "the event before stays for the earlier replicas"
+        after = sum([await depth(name) for name in broker.topology.partition_queues])
+        assert after == 2, "both events in the partitions: the first from the peer's own declare, the second alone"
 
 
 async def test_a_broker_with_more_partitions_is_refused(amqp_url: str) -> None:

@@ -282,9 +282,12 @@ async def test_definitions_equal_what_declare_asks_the_broker_for() -> None:
 async def test_declare_probes_for_a_partition_past_the_last_on_a_channel_it_closes() -> None:
     channel = _RecordingChannel()
     await declare(cast(AbstractChannel, channel), Topology())
-    [probe] = channel.probes
+    # The second asks for the single queue of the versions before partitions (to unbind it).
+    [probe, single] = channel.probes
     assert probe.asked == [Topology().partition_queue(PARTITIONS)]
+    assert single.asked == [Topology().queue_prefix]
     assert probe.is_closed
+    assert single.is_closed
 
 
 def _enabled_plugins() -> set[str]:

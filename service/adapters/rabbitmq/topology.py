@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 import aio_pika
 import aiormq
+import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 from aiormq.abc import FieldTable
 
 from service.domain.partitions import PARTITIONS
+
+log = structlog.get_logger(__name__)
 
 DELIVERY_LIMIT = 20
 """Redeliveries before the broker dead-letters a message that keeps failing (a bug, not bad input)."""
@@ -100,6 +103,7 @@ async def declare(channel: AbstractChannel, topology: Topology) -> Declared:
         await queue.bind(spread, routing_key="1")
         queues.append(queue)
     await spread.bind(inbound, routing_key=topology.binding)
+    await _unbind_single_queue(channel, topology)
     return Declared(inbound, outbound, dead_letter, tuple(queues))
 
 
@@ -136,6 +140,25 @@ async def _refuse_more_partitions(channel: AbstractChannel, topology: Topology) 
     raise TopologyMismatch(
         f"the broker has the queue {topology.partition_queue(topology.partitions)!r}, so its topology has more"
         f" than UPSELL_PARTITIONS={topology.partitions} partitions; change the number as docs/scaling.md says"
+    )
+
+
+async def _unbind_single_queue(channel: AbstractChannel, topology: Topology) -> None:
+    """The queue of the versions before partitions, `upsell.checkout`, is unbound from `checkout`: its
+    events now reach the partitions, and would be queued twice. What it still holds is consumed by the
+    replicas of the earlier version until they stop (docs/scaling.md, "Upgrading to partitions")."""
+    underlay = await channel.get_underlay_channel()
+    probe = await underlay.connection.channel()
+    try:
+        held = await probe.queue_declare(topology.queue_prefix, passive=True)
+        await probe.queue_unbind(topology.queue_prefix, topology.inbound_exchange, routing_key=topology.binding)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return
+    finally:
+        if not probe.is_closed:
+            await probe.close()
+    log.warning(
+        "single_queue_unbound", queue=topology.queue_prefix, messages=held.message_count, consumers=held.consumer_count
     )
 
 
