@@ -1,4 +1,4 @@
-"""`upsell`: serve, migrate, catalog apply, check, dead-letters."""
+"""`upsell`: serve, migrate, catalog apply, check, dead-letters, partitions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from service import logging as service_logging
 from service.adapters.rabbitmq.dead_letters import DeadLetterQueueMissing
 from service.app.catalog_file import CatalogInvalidates, Invalidation, Plan, apply_catalog_plan, read_catalog
 from service.app.errors import InvalidInput
-from service.entrypoints import dead_letters_cli
+from service.entrypoints import dead_letters_cli, partitions_cli
 from service.settings import Settings, redact
 
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     apply.add_argument("--if-empty", action="store_true", help="apply only when the catalog has no product")
     dead_letters_cli.add_commands(commands)
+    partitions_cli.add_commands(commands)
     return parser
 
 
@@ -152,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_check(settings))
         elif args.command == "dead-letters":
             return asyncio.run(dead_letters_cli.run(settings, args))
+        elif args.command == "partitions":
+            return asyncio.run(partitions_cli.run(settings, args))
         else:
             asyncio.run(_apply(settings, args.file, _load(args.file), args.dry_run, args.if_empty))
     except (CliError, ValueError) as error:

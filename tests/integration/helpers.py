@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from service.entrypoints.http.auth import Authenticator, KeyCache
 from service.entrypoints.http.deps import Deps
 from service.entrypoints.http.session_cache import SessionCache
 from service.metrics import Metrics
+from tests.process import UPSELL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CATALOG = ROOT / "deploy" / "catalog.example.yaml"
@@ -121,3 +123,14 @@ async def listening(
 async def outbox_types(pool: asyncpg.Pool, correlation_id: str) -> list[str]:
     rows = await pool.fetch("select type from outbox where correlation_id = $1 order by id", correlation_id)
     return [r["type"] for r in rows]
+
+
+async def cli(database_url: str, amqp_url: str, *args: str) -> tuple[int, str, str]:
+    """`upsell ARGS` as an operator runs it against the test's database and vhost: exit code, out, err."""
+    env = {**os.environ, "UPSELL_DATABASE_URL": database_url, "UPSELL_AMQP_URL": amqp_url}
+    process = await asyncio.create_subprocess_exec(
+        UPSELL, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -20,7 +20,7 @@ import pytest
 
 from service.bootstrap import Service
 from tests.broker import Peer, peer
-from tests.integration.helpers import eventually
+from tests.integration.helpers import cli, eventually
 from tests.process import UPSELL
 
 pytestmark = pytest.mark.integration
@@ -50,16 +50,6 @@ def created(session_id: str, price: str = LATER) -> dict[str, Any]:
 async def broker(service: Service, amqp_url: str) -> AsyncIterator[Peer]:
     async with peer(amqp_url) as p:
         yield p
-
-
-async def cli(database_url: str, amqp_url: str, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "UPSELL_DATABASE_URL": database_url, "UPSELL_AMQP_URL": amqp_url}
-    process = await asyncio.create_subprocess_exec(
-        UPSELL, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def depth(broker: Peer, queue: str) -> int:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -19,7 +20,7 @@ from service.adapters.rabbitmq.topology import Topology, TopologyMismatch, decla
 from service.bootstrap import Service, build, shutdown
 from service.settings import Settings
 from tests.broker import Peer, peer
-from tests.integration.helpers import eventually, seed_example_catalog
+from tests.integration.helpers import cli, eventually, seed_example_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +219,37 @@ async def test_expiry_and_payment_are_applied_in_the_order_published_while_repli
         dead = [await broker.dead_letter() for _ in range(len(sessions) // 2)]
         assert sorted(m.correlation_id or "" for m in dead) == sorted(s for s, v in expected.items() if v == "expired")
         assert {m.headers["x-upsell-reason"] for m in dead} == {"session_expired"}
+
+
+async def test_the_partitions_command_shows_owners_queues_and_outbox(
+    replicas: Replicas, database_url: str, amqp_url: str
+) -> None:
+    first = await replicas.start()
+    second = await replicas.start()
+    pool = first.service.pool
+    assert await eventually(lambda: shares_are(pool, [8, 8]), timeout=10)
+    await pool.execute(
+        "insert into outbox (event_id, type, correlation_id, body, partition, published_at)"
+        " values ('e-shown', 'test.event', 's', '{}', 3, null)"
+    )
+    code, out, err = await cli(database_url, amqp_url, "partitions", "--json")
+    assert code == 0, err
+    lines = [msgspec.json.decode(line) for line in out.splitlines()]
+    shown = {line["replica"]["id"]: line["replica"]["partitions"] for line in lines if "replica" in line}
+    ids = {first.service.ownership.replica, second.service.ownership.replica}
+    assert shown == dict.fromkeys(ids, 8)
+    partitions = [line for line in lines if "partition" in line]
+    assert [p["partition"] for p in partitions] == list(range(16))
+    assert {p["owner"] for p in partitions} == ids
+    assert all(p["consumers"] == 1 for p in partitions)
+    # The row may be published by the time the command reads; the column is there either way.
+    assert {p["outbox_waiting"] for p in partitions} <= {0, 1}
+    code, table, _ = await cli(database_url, amqp_url, "partitions")
+    assert code == 0
+    assert "partition owner" in " ".join(table.split())
+
+
+async def test_the_partitions_command_says_when_a_server_is_unreachable(database_url: str) -> None:
+    code, _, err = await cli(database_url, "amqp://guest:guest@127.0.0.1:1/", "partitions")
+    assert code == 1
+    assert "cannot reach a service" in err
