@@ -4,6 +4,7 @@ the test's own database and vhost; every log is checked for secrets when the tes
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,13 @@ class Fleet:
         self.servers.append(server)
         await wait_ready(server)
         return server
+
+    def replica(self, server: Server) -> str:
+        """The replica id the process runs under (its partition leases carry it), from its start-up line."""
+        for line in server.log.read_text(errors="replace").splitlines():
+            if '"service_started"' in line:
+                return str(json.loads(line)["replica"])
+        raise LookupError(f"{server.log.name} has no start-up line")
 
     def logs(self) -> str:
         return "".join(s.log.read_text(errors="replace") for s in self.servers)

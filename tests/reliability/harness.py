@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
+import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
 from tests.broker import envelope
@@ -151,6 +152,24 @@ class Collector:
     def of_type(self, event_type: str) -> list[Received]:
         return [r for r in self.received if r.type == event_type]
 
+    def in_order(self, sessions: set[str], first: str, then: str) -> set[str]:
+        """Sessions whose first `first` event came out before their first `then` event."""
+        arrived: dict[tuple[str, str], int] = {}
+        for index, r in enumerate(self.received):
+            arrived.setdefault((r.correlation_id, r.type), index)
+        return {
+            s
+            for s in sessions
+            if (s, first) in arrived and (s, then) in arrived and arrived[s, first] < arrived[s, then]
+        }
+
+    def ids_kept(self) -> bool:
+        """Every copy of an event of a session kept the event id of the first, whatever its type."""
+        ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for r in self.received:
+            ids[r.correlation_id, r.type].add(r.message_id)
+        return all(len(found) == 1 for found in ids.values())
+
     async def wait_for(self, event_type: str, sessions: set[str], timeout: float) -> float:
         """Seconds until every session has an event of this type (or the timeout passed)."""
         started = time.monotonic()
@@ -274,6 +293,76 @@ async def database_stopped() -> AsyncIterator[None]:
 
 def can_control_database() -> bool:
     return shutil.which("pg_ctlcluster") is not None and os.path.isdir("/etc/postgresql")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the sessions of a scenario ended, read from the database and the broker."""
+
+    statuses: dict[str, int]
+    """Sessions by status (`missing` for those never registered)."""
+    complete: frozenset[str]
+    parked: int
+    """Events still waiting for a session that never came."""
+    dead_lettered: int
+    """Messages in the dead-letter queue, and refused parked events on their way there."""
+
+
+async def ending(database_url: str, amqp_url: str, sessions: set[str]) -> Ending:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("select id, status from checkout_sessions where id = any($1::text[])", list(sessions))
+        parked = await conn.fetchval("select count(*) from parked_events")
+        refused = await conn.fetchval("select count(*) from outbox where dead_letter_reason is not null")
+    finally:
+        await conn.close()
+    statuses: dict[str, int] = defaultdict(int)
+    for row in rows:
+        statuses[row["status"]] += 1
+    if missing := len(sessions) - len(rows):
+        statuses["missing"] = missing
+    complete = frozenset(row["id"] for row in rows if row["status"] == "complete")
+    dead = refused + await queue_depth(amqp_url, "upsell.checkout.dead-letter")
+    return Ending(dict(statuses), complete, parked, dead)
+
+
+async def queue_depth(amqp_url: str, queue: str) -> int:
+    """Messages ready in a queue (declared passively: a queue not there fails)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+def parked_sessions(logs: str) -> set[str]:
+    """Sessions with an event the service parked: handled before its session was registered."""
+    return {
+        str(json.loads(line).get("session_id"))
+        for line in logs.splitlines()
+        if '"event_parked"' in line and line.startswith("{")
+    }
+
+
+Owners = dict[int, str | None]
+"""Each partition's owner while its lease runs (None when it has none)."""
+
+
+async def owners_until(database_url: str, check: Callable[[Owners], bool], timeout: float) -> float | None:
+    """Seconds until the partition leases pass the check, read every 0.1 s (None past the timeout)."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(database_url)
+    try:
+        while time.monotonic() - started < timeout:
+            rows = await conn.fetch(
+                "select partition, case when expires_at > now() then owner end as owner from partition_leases"
+            )
+            if check({r["partition"]: r["owner"] for r in rows}):
+                return time.monotonic() - started
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    return None
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float) -> bool:
