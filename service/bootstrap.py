@@ -270,8 +270,8 @@ async def serve(settings: Settings) -> None:
     )
     await stop.wait()
     listener_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await listener_task
+    # Bounded: the stop must begin whatever the listener does with its cancel.
+    await asyncio.wait([listener_task], timeout=1.0)
     await shutdown(service, runner, relay_task, ownership_task)
 
 

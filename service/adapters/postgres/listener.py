@@ -77,8 +77,11 @@ class Listener:
                 await conn.add_listener(channel, self._notified)
             self._on_listening(True)
             while not conn.is_closed():
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that comes
+                # as its inner call ends, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), HEARTBEAT)
+                    async with asyncio.timeout(HEARTBEAT):
+                        await lost.wait()
                 if not lost.is_set() and not await _answers(conn):
                     # `run` tells that it stopped listening, as for any other end of the connection.
                     conn.terminate()
@@ -89,7 +92,8 @@ class Listener:
 
 async def _answers(conn: PoolConnectionProxy) -> bool:
     try:
-        await asyncio.wait_for(conn.fetchval("select 1"), HEARTBEAT)
+        async with asyncio.timeout(HEARTBEAT):
+            await conn.fetchval("select 1")
     except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         return False
     return True

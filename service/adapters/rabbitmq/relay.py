@@ -270,8 +270,10 @@ class OutboxRelay:
                     continue
                 if published < self._batch_size and not self._stopping:
                     # New rows (a notification) or a confirm wake it; the poll is the fallback.
+                    # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancel.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                        async with asyncio.timeout(self._poll_interval):
+                            await self._wake.wait()
             # Stopping: what was published is marked before the partitions go.
             await self._settle(None)
         finally:
