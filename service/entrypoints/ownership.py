@@ -54,6 +54,8 @@ class Ownership:
         self._heartbeat = heartbeat
         self._owned: frozenset[int] = frozenset()
         self._renewed = 0.0
+        self._fenced: frozenset[int] = frozenset()
+        """Held, but not consumed: the leases could not be renewed in time, and may be another's by now."""
         self.stopping = False
         """Once set, heartbeats only renew what is held (until `leave`), and nothing is taken."""
         for partition in range(leases.partitions):
@@ -77,10 +79,8 @@ class Ownership:
                 await self.tick()
             except TRANSIENT_ERRORS as away:
                 log.warning("partition_heartbeat_failed", error=type(away).__name__)
-                if self._owned and time.monotonic() - self._renewed > LEASE_TTL - self._heartbeat:
-                    # The leases may run out before the next heartbeat gets through: stop consuming
-                    # before another replica may start.
-                    await self._drop(self._owned, "lost")
+                if self._owned - self._fenced and time.monotonic() - self._renewed > LEASE_TTL - self._heartbeat:
+                    await self._fence(self._owned - self._fenced)
             except Exception:
                 log.exception("partition_heartbeat_error")
             await asyncio.sleep(max(self._heartbeat - (time.monotonic() - started), 0.05))
@@ -92,6 +92,8 @@ class Ownership:
         if lost := self._owned - standing.owned:
             log.warning("partitions_lost", partitions=sorted(lost))
             await self._drop(lost, "lost")
+        if self._fenced:
+            await self._resume(self._fenced & standing.owned)
         if self.stopping:
             return
         if gained := standing.owned - self._owned:
@@ -116,6 +118,28 @@ class Ownership:
         self._owned |= taken
         self._metrics.partition_handovers.labels("taken").inc(len(taken))
         log.info("partitions_taken", partitions=sorted(taken), owned=len(self._owned))
+
+    async def _fence(self, partitions: frozenset[int]) -> None:
+        """The leases may run out before the next heartbeat gets through (the database away, or this
+        replica cut off from it): no more deliveries, and what is in hand waits to learn whether the
+        partitions are still this replica's before it writes, rather than after another owner's events."""
+        log.warning("partitions_fenced", partitions=sorted(partitions))
+        for partition in sorted(partitions):
+            await self._subscriptions.cancel(partition)
+        self._consumer.fence(partitions)
+        self._fenced |= partitions
+
+    async def _resume(self, kept: frozenset[int]) -> None:
+        """A heartbeat got through: the fenced partitions still held are consumed again (those lost were
+        dropped, and their messages in hand went back to the queue)."""
+        self._fenced = frozenset()
+        if not kept:
+            return
+        self._consumer.restore(kept)
+        if not self.stopping:
+            for partition in sorted(kept):
+                await self._subscriptions.take(partition)
+        log.info("partitions_resumed", partitions=sorted(kept))
 
     async def _give_back(self, partitions: Iterable[int]) -> None:
         given = frozenset(partitions)

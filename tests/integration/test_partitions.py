@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from service.adapters.postgres.leases import PartitionCountMismatch
+from service.adapters.postgres.leases import PartitionCountMismatch, Standing
 from service.adapters.rabbitmq.topology import Topology, TopologyMismatch, declare, queue_stats
 from service.bootstrap import Service, build, shutdown
 from service.settings import Settings
@@ -253,3 +253,24 @@ async def test_the_partitions_command_says_when_a_server_is_unreachable(database
     code, _, err = await cli(database_url, "amqp://guest:guest@127.0.0.1:1/", "partitions")
     assert code == 1
     assert "cannot reach a service" in err
+
+
+async def test_a_replica_that_cannot_renew_stops_consuming_and_resumes_what_it_still_holds(
+    replicas: Replicas,
+) -> None:
+    replica = await replicas.start()
+    ownership = replica.service.ownership
+    assert await eventually(lambda: shares_are(replica.service.pool, [16]), timeout=10)
+    beat = ownership._leases.beat
+
+    async def cut_off() -> Standing:
+        raise ConnectionRefusedError("the database cannot be reached")
+
+    ownership._leases.beat = cut_off  # type: ignore[method-assign]
+    # Before its leases can run out (4 s after the last renewal), it takes no more deliveries.
+    assert await eventually(lambda: _true(not replica.service.subscriptions.consuming), timeout=5)
+    assert ownership.owned == frozenset(range(16))
+    ownership._leases.beat = beat  # type: ignore[method-assign]
+    # Nobody took them meanwhile: the next heartbeat renews them, and they are consumed again.
+    assert await eventually(lambda: _true(replica.service.subscriptions.consuming == frozenset(range(16))), timeout=5)
+    assert await shares_are(replica.service.pool, [16])

@@ -128,6 +128,8 @@ class Deliveries(Generic[E]):
         self._idle.set()
         self._by_partition: dict[int | None, int] = {}
         self._revoked: set[int] = set()
+        self._fenced: set[int] = set()
+        self._decided = asyncio.Event()
         self._one_done = asyncio.Event()
         self.stopping = False
 
@@ -185,13 +187,30 @@ class Deliveries(Generic[E]):
                     self._one_done.clear()
                     await self._one_done.wait()
 
+    def fence(self, partitions: Iterable[int]) -> None:
+        """Whether these partitions are still this replica's is not known (their leases could not be
+        renewed): what of them waits for the database waits for the verdict too, `restore` or `revoke`."""
+        self._fenced.update(partitions)
+
     def revoke(self, partitions: Iterable[int]) -> None:
         """These partitions are another replica's now: what of them waits for the database goes back to
         the queue, for their new owner, rather than be written after that owner's events."""
         self._revoked.update(partitions)
+        self._fenced.difference_update(partitions)
+        self._decided.set()
 
     def restore(self, partitions: Iterable[int]) -> None:
         self._revoked.difference_update(partitions)
+        self._fenced.difference_update(partitions)
+        self._decided.set()
+
+    async def _verdict(self, partition: int | None) -> None:
+        """Waits while the partition is fenced (the stop does not wait: it requeues)."""
+        while partition in self._fenced and not self.stopping:
+            self._decided.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self._decided.wait()
 
     async def _apply_batch(self, deliveries: Sequence[Delivery[E]]) -> list[str]:
         # Those whose channel is gone (and their tasks with it) are left: the broker delivers them again.
@@ -208,6 +227,9 @@ class Deliveries(Generic[E]):
         """Applies and acks; holds the message (not requeued) while the database is away."""
         backoff = 0.05
         while True:
+            if partition in self._revoked:
+                await self._acks.nack(delivery.message)
+                return "requeued"
             try:
                 outcome = await self._handler.apply_one(delivery)
                 await self._ack_committed([delivery.message])
@@ -215,12 +237,13 @@ class Deliveries(Generic[E]):
             except Refused as refused:
                 return await self._reject(delivery.message, refused.reason, refused.detail)
             except self._transient as away:
-                if self.stopping or partition in self._revoked:
+                if self.stopping:
                     await self._acks.nack(delivery.message)
                     return "requeued"
                 log.warning("database_unavailable", error=type(away).__name__, backoff=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+                await self._verdict(partition)
 
     async def _failed(self, message: AbstractIncomingMessage, error: Exception) -> str:
         """A bug or a broker fault: retried a few times, then dead-lettered with the error as reason."""
