@@ -11,7 +11,7 @@ export UPSELL_HTTP_PORT ?= 8080
 # `make run` serves the reference checkout page; the service itself has it off unless told.
 UPSELL_DEMO ?= on
 
-.PHONY: install services browser prometheus asyncapi-schema load-generator migrate run test unit lint schemas reliability bench clean
+.PHONY: install services browser prometheus asyncapi-schema kubectl load-generator migrate run test unit lint schemas reliability bench clean
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ run: migrate
 	@echo
 	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) $(BIN)/upsell serve
 
-test: services browser prometheus asyncapi-schema
+test: services browser prometheus asyncapi-schema kubectl
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser here); make bench loads with
@@ -73,6 +73,10 @@ $(ASYNCAPI_STAMP):
 	npm install --prefix build/asyncapi-specs --no-save --no-audit --no-fund --ignore-scripts @asyncapi/specs@$(ASYNCAPI_SPECS)
 	touch $@
 
+# tests/unit/test_deploy.py builds deploy/kubernetes with `kubectl kustomize` (no cluster needed).
+kubectl:
+	@bash deploy/ensure-command.sh kubectl kubernetes-client "the Kubernetes manifests' test"
+
 load-generator:
 	@bash deploy/ensure-command.sh wrk wrk "make bench"
 
@@ -88,7 +92,7 @@ reliability: services
 bench: services load-generator
 	$(BIN)/python -m bench.run
 
-unit: install asyncapi-schema
+unit: install asyncapi-schema kubectl
 	$(BIN)/pytest tests/unit
 
 lint: install
