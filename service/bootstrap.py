@@ -120,10 +120,6 @@ class Service:
     new_uow: PostgresUnitOfWorkFactory
     _refreshing: asyncio.Task[None] | None = None
 
-    def own_all(self) -> None:
-        """Relays every partition without leases: a single process in a test that consumes by hand."""
-        self.relay.own(range(self.topology.partitions))
-
     def changes(self) -> Listener:
         """The LISTEN connection that keeps this process's GET answers and API keys current."""
 

@@ -18,7 +18,8 @@ async def service(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
     """Built and seeded, but not consuming yet: a test queues its events first."""
     built = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="t"))
     await seed_example_catalog(built.pool)
-    built.own_all()
+    # No leases here: this one process relays every partition.
+    built.relay.own(range(built.topology.partitions))
     relay = asyncio.create_task(built.relay.run())
     yield built
     relay.cancel()

@@ -21,7 +21,8 @@ async def idle(database_url: str, amqp_url: str) -> AsyncIterator[Service]:
     """Built and seeded; neither consuming nor relaying."""
     built = await build(Settings(amqp_url=amqp_url, database_url=database_url, admin_token="t"))
     await seed_example_catalog(built.pool)
-    built.own_all()
+    # No leases here: this one process relays every partition.
+    built.relay.own(range(built.topology.partitions))
     yield built
     await built.connection.close()
     await built.pool.close()

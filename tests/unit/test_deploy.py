@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
-import pytest
 import yaml
 from aio_pika.abc import AbstractChannel
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aio_pika.abc import HeadersType
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, HeadersType
 
 DETAIL_MOST = 1000
 """Characters of the detail kept in a header."""
@@ -19,3 +20,19 @@ def refusal_headers(reason: str, detail: str, routing_key: str | None, at: datet
         "x-upsell-dead-lettered-at": (at or datetime.now(UTC)).isoformat(),
         "x-original-routing-key": routing_key or "",
     }
+
+
+def resent(message: AbstractIncomingMessage, headers: HeadersType, timestamp: datetime | None) -> aio_pika.Message:
+    """The same event (body, id, type, session, content) with other headers, persistent: a refused
+    message on its way to the dead-letter queue, or a dead letter on its way back."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        message_id=message.message_id,
+        type=message.type,
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=timestamp,
+    )

@@ -23,6 +23,7 @@ import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
+from service.adapters.rabbitmq.dead_lettering import resent
 from service.adapters.rabbitmq.topology import Topology
 
 REPLAYS = "x-upsell-replays"
@@ -156,17 +157,7 @@ def replayed(message: AbstractIncomingMessage, letter: DeadLetter) -> aio_pika.M
     """The event as it was first published: its body, id, type and session, without the refusal's headers."""
     headers = {key: value for key, value in (message.headers or {}).items() if key not in _REFUSAL_HEADERS}
     headers[REPLAYS] = letter.replays + 1
-    return aio_pika.Message(
-        message.body,
-        headers=headers,
-        message_id=message.message_id,
-        type=message.type,
-        correlation_id=message.correlation_id,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        timestamp=message.timestamp,
-    )
+    return resent(message, headers, message.timestamp)
 
 
 Progress = Callable[[int, int], None]

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
-import aio_pika
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from service.adapters.rabbitmq.acks import Acks, channel_of
 from service.adapters.rabbitmq.batching import Batcher
-from service.adapters.rabbitmq.dead_lettering import refusal_headers
+from service.adapters.rabbitmq.dead_lettering import refusal_headers, resent
 from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -271,16 +270,7 @@ class Deliveries(Generic[E]):
     async def _reject(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
         """Publishes the message to the dead-letter exchange with its reason (confirmed), then acks."""
         headers = {**(message.headers or {}), **refusal_headers(reason, detail, message.routing_key)}
-        dead = aio_pika.Message(
-            message.body,
-            headers=headers,
-            message_id=message.message_id,
-            type=message.type,
-            correlation_id=message.correlation_id,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            timestamp=message.timestamp or datetime.now(UTC),
-        )
+        dead = resent(message, headers, message.timestamp or datetime.now(UTC))
         await self._dead_letter.publish(dead, routing_key=message.routing_key or "")
         await self._ack_committed([message])
         self._metrics.dead_letters.labels(reason).inc()
