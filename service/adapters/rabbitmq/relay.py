@@ -59,11 +59,10 @@ SETTLE_BEFORE_LETTING_GO = 5.0
 """Seconds a relay letting a partition go waits for its confirms under way, so that it can mark them."""
 # Unpublished events of the relay's partitions, those on their way and the other events of their
 # sessions aside.
+# (An index scan in id order that stops at the limit: migration 010.)
 _READ = (
     "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail,"
-    " partition from outbox where published_at is null and partition = any($4::smallint[])"
-    " and id <> all($2::bigint[]) and correlation_id <> all($3::text[])"
-    " order by id limit $1"
+    " partition from unpublished_outbox($1, $2::bigint[], $3::text[], $4::smallint[])"
 )
 _MARK = (
     "update outbox set published_at = now() where id = any($1::bigint[])"
