@@ -7,6 +7,7 @@ session change and the outgoing event commit together.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,6 +30,14 @@ log = structlog.get_logger(__name__)
 DEFAULT_LIFETIME = timedelta(hours=24)
 
 
+@dataclass(frozen=True, slots=True)
+class Registered:
+    session: domain.CheckoutSession
+    view: SessionView
+    """The session's view as of `now`: the one its `checkout.session.upsell_evaluated` carries, unless
+    events parked for it were applied after."""
+
+
 async def register_session(
     uow: UnitOfWork,
     data: SessionInput,
@@ -37,7 +46,7 @@ async def register_session(
     *,
     late_ok: bool = False,
     prepared: Prepared = NOTHING,
-) -> domain.CheckoutSession:
+) -> Registered:
     """Registers a session, decides its upsell against the catalog as it is now, and announces it.
 
     `late_ok`: an event consumed after its session's `expires_at` (a backlog, an outage) still registers
@@ -80,8 +89,9 @@ async def register_session(
     )
     if not await uow.sessions.add(session, secret_hash, free=data.id in prepared.free):
         raise Conflict(f"session {data.id!r} already exists", "session_exists")
-    await emit(uow.outbox, UpsellEvaluated, views.session_view(session, now), session.id, now)
-    return session
+    view = views.session_view(session, now)
+    await emit(uow.outbox, UpsellEvaluated, view, session.id, now)
+    return Registered(session, view)
 
 
 def _line_prices(found: dict[str, Price], data: SessionInput, problems: Violations) -> list[Price]:

@@ -15,11 +15,11 @@ import structlog
 
 from contracts.events import InboundEvent, SessionCreated, SessionExpired, SessionPaymentSucceeded
 from contracts.sessions import SessionInput
-from service.app.checkout import complete_session, expire_session, register_session
+from service.app import views
+from service.app.checkout import Registered, complete_session, expire_session, register_session
 from service.app.errors import Conflict, NotFound, UseCaseError
 from service.app.ports import UnitOfWork
 from service.app.prepared import NOTHING, Prepared
-from service.domain.session import CheckoutSession
 
 log = structlog.get_logger(__name__)
 
@@ -83,12 +83,13 @@ async def register(
     *,
     late_ok: bool = False,
     prepared: Prepared = NOTHING,
-) -> CheckoutSession:
+) -> Registered:
     """Registers a session, then applies the events that arrived for it before; returns it as it ends."""
-    session = await register_session(uow, data, now, secret_hash, late_ok=late_ok, prepared=prepared)
+    registered = await register_session(uow, data, now, secret_hash, late_ok=late_ok, prepared=prepared)
     if not await replay_parked(uow, data.id, now, prepared):
-        return session
-    return await uow.sessions.get(data.id) or session
+        return registered
+    session = await uow.sessions.get(data.id)
+    return registered if session is None else Registered(session, views.session_view(session, now))
 
 
 async def _apply_to_existing(uow: UnitOfWork, event: InboundEvent, now: datetime) -> None:

@@ -128,8 +128,8 @@ async def test_concurrent_registrations_commit_together_and_bad_input_is_refused
     asked = [(f"cs_new_{n}", "price_pro_monthly") for n in range(50)] + [("cs_bad", "price_gone")]
     answers: list[Any] = await asyncio.gather(*(create(s, p) for s, p in asked), return_exceptions=True)
     assert isinstance(answers[-1], InvalidInput)
-    assert [a.id for a in answers[:-1]] == [s for s, _ in asked[:-1]]
-    assert all(a.upsell.eligible for a in answers[:-1])
+    assert [a.session.id for a in answers[:-1]] == [s for s, _ in asked[:-1]]
+    assert all(a.session.upsell.eligible and a.view.upsell.eligible for a in answers[:-1])
     assert new_uow._registrations.transactions <= 10
     stored = await seeded.fetchval("select count(*) from checkout_sessions where id like 'cs_new_%'")
     assert stored == 50

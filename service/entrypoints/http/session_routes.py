@@ -10,11 +10,11 @@ from aiohttp import web
 
 from contracts.sessions import ClientSecret, CompleteRequest, CreatedSession, SessionInput, SessionView, UpsellToggle
 from service.app import checkout, views
+from service.app.checkout import Registered
 from service.app.errors import NotFound
 from service.app.inbound import register
 from service.app.ports import UnitOfWork
 from service.app.prepared import Prepared
-from service.domain.session import CheckoutSession
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.deps import deps
 from service.entrypoints.http.problems import ProblemError, decode_body
@@ -49,12 +49,12 @@ async def create_session(request: web.Request) -> web.Response:
     secret, secret_hash = new_client_secret()
     now = d.clock()
 
-    def work(uow: UnitOfWork, prepared: Prepared) -> Awaitable[CheckoutSession]:
+    def work(uow: UnitOfWork, prepared: Prepared) -> Awaitable[Registered]:
         return register(uow, data, now, secret_hash, prepared=prepared)
 
     prices = [item.price for item in data.line_items]
-    session = await d.new_uow.gathered_registration(data.id, prices, work)
-    return json_response(views.extended(views.session_view(session, now), CreatedSession, client_secret=secret), 201)
+    registered = await d.new_uow.gathered_registration(data.id, prices, work)
+    return json_response(views.extended(registered.view, CreatedSession, client_secret=secret), 201)
 
 
 @routes.get("/v1/checkout/sessions/{id}")
