@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,7 +21,7 @@ from contracts.sessions import (
 )
 from service.domain.money import format_money, format_per_interval
 from service.domain.offer import Option, options
-from service.domain.session import CheckoutSession, Discount, LineTotal, invoice
+from service.domain.session import CheckoutSession, Discount, LineItem, LineTotal, Upsell, invoice
 
 V = TypeVar("V", bound=SessionView)
 
@@ -79,23 +81,28 @@ def _options(session: CheckoutSession) -> UpsellOptions | None:
     )
 
 
-def session_view(session: CheckoutSession, now: datetime) -> SessionView:
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """What a session's view owes to its cart alone."""
+
+    lines: tuple[LineItemView, ...]
+    subtotal: int
+    discount: int
+    total: int
+    discounts: tuple[DiscountView, ...]
+    upsell: UpsellView
+
+
+def _priced(session: CheckoutSession) -> _Priced:
     bill = invoice(session)
     offer = session.upsell
     saved = session.savings()
-    return SessionView(
-        id=session.id,
-        status=session.status_at(now),
-        mode=session.mode,
-        currency=session.currency,
-        customer=session.customer,
-        locale=session.locale,
-        line_items=[_line(line) for line in bill.lines],
-        amount_subtotal=bill.subtotal,
-        amount_discount=bill.discount,
-        amount_total=bill.total,
-        discounts=[_discount(d, a) for d, a in zip(session.discounts, bill.discount_amounts, strict=True)],
-        trial_period_days=session.trial_period_days,
+    return _Priced(
+        lines=tuple(_line(line) for line in bill.lines),
+        subtotal=bill.subtotal,
+        discount=bill.discount,
+        total=bill.total,
+        discounts=tuple(_discount(d, a) for d, a in zip(session.discounts, bill.discount_amounts, strict=True)),
         upsell=UpsellView(
             eligible=offer.eligible,
             reason=offer.reason,
@@ -105,6 +112,45 @@ def session_view(session: CheckoutSession, now: datetime) -> SessionView:
             savings=None if saved is None else SavingsView(saved.amount, str(saved.percent), saved.display),
             options=_options(session),
         ),
+    )
+
+
+_CartKey = tuple[str, str, tuple[LineItem, ...], tuple[Discount, ...], Upsell]
+_PRICED_KEPT = 4096
+"""Carts whose priced part is kept: checkouts are made of a catalog's few prices, so carts repeat."""
+_kept: OrderedDict[_CartKey, _Priced] = OrderedDict()
+
+
+def _priced_cart(session: CheckoutSession) -> _Priced:
+    """`_priced`, kept by the cart's value: the amounts, discounts and offer are a pure function of the
+    currency, the locale, the line items, the discounts and the upsell (prices and coupons are frozen
+    values, compared field by field), so a page read of a session whose cart was seen before costs
+    no invoice, no options and no display strings."""
+    key = (session.currency, session.locale, session.line_items, session.discounts, session.upsell)
+    found = _kept.get(key)
+    if found is None:
+        found = _kept[key] = _priced(session)
+        if len(_kept) > _PRICED_KEPT:
+            _kept.popitem(last=False)
+    return found
+
+
+def session_view(session: CheckoutSession, now: datetime) -> SessionView:
+    priced = _priced_cart(session)
+    return SessionView(
+        id=session.id,
+        status=session.status_at(now),
+        mode=session.mode,
+        currency=session.currency,
+        customer=session.customer,
+        locale=session.locale,
+        line_items=list(priced.lines),
+        amount_subtotal=priced.subtotal,
+        amount_discount=priced.discount,
+        amount_total=priced.total,
+        discounts=list(priced.discounts),
+        trial_period_days=session.trial_period_days,
+        upsell=priced.upsell,
         version=session.version,
         metadata=session.metadata,
         created=session.created_at,

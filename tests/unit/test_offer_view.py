@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -200,3 +201,45 @@ def test_each_option_total_is_the_invoice_with_it_selected(
     assert offer.amount_total == invoice(toggle(unselected, True, NOW)).total
     assert now.amount == monthly * quantity
     assert offer.amount == yearly * quantity
+
+
+@given(
+    monthly=st.integers(1, 10**7),
+    yearly=st.integers(1, 10**8),
+    quantity=st.integers(1, 50),
+    percent=st.sampled_from([None, 10, 33]),
+    locale=st.sampled_from(["en", "de", "ja"]),
+    selected=st.booleans(),
+)
+def test_a_view_from_a_kept_cart_is_the_view_worked_out_afresh(
+    monthly: int, yearly: int, quantity: int, percent: int | None, locale: str, selected: bool
+) -> None:
+    from service.adapters.postgres.repositories import decode_session
+    from service.app import views
+
+    initial, upsold = pair("usd", monthly, yearly)
+    coupon = None if percent is None else Coupon("c", percent_off=Decimal(percent), duration="forever")
+    checkout = session(initial, upsold, quantity=quantity, locale=locale, coupon=coupon)
+    if selected:
+        checkout = toggle(checkout, True, NOW)
+    first = session_view(checkout, NOW)
+    # Another session with the same cart, as a read from the database gives it: equal values, new objects.
+    other = replace(decode_session(msgspec.json.encode(checkout)), id="cs_2", customer="cus_2", version=7)
+    second = session_view(other, NOW)
+    afresh = views._priced(other)
+    assert (second.id, second.customer, second.version) == ("cs_2", "cus_2", 7)
+    assert second.line_items == list(afresh.lines)
+    assert second.discounts == list(afresh.discounts)
+    assert second.upsell == afresh.upsell
+    assert second.upsell.selected is selected
+    assert (second.amount_subtotal, second.amount_discount, second.amount_total) == (
+        afresh.subtotal,
+        afresh.discount,
+        afresh.total,
+    )
+    assert first.line_items == second.line_items
+    assert first.upsell == second.upsell
+    # The other choice is another cart: its own totals, not the kept ones.
+    flipped = session_view(toggle(checkout, not selected, NOW), NOW)
+    assert flipped.upsell.selected is not selected
+    assert flipped.amount_total == invoice(toggle(checkout, not selected, NOW)).total
