@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import aio_pika
+import aiormq.abc
 import msgspec
 import pytest
-from aio_pika.abc import AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from pamqp.commands import Basic
 
 from contracts.events import OutboundEvent
 from service.adapters.rabbitmq.relay import OutboxRelay
@@ -263,22 +265,31 @@ async def _true(value: bool) -> bool:
     return value
 
 
-class HeldExchange:
-    """The real outbound exchange, with the publishes of one session held until `release` is set."""
+class HeldChannel:
+    """The real channel under the outbound exchange, with the publishes of one session held until
+    `release` is set."""
 
-    def __init__(self, real: AbstractExchange, held: str) -> None:
+    def __init__(self, real: aiormq.abc.AbstractChannel, held: str) -> None:
         self.real = real
         self.held = held
         self.release = asyncio.Event()
         self.attempted: list[str] = []
 
-    async def publish(
-        self, message: aio_pika.Message, routing_key: str, mandatory: bool = True, timeout: float | None = None
-    ) -> object:
-        self.attempted.append(message.message_id or "")
-        if message.correlation_id == self.held:
+    async def get_underlay_channel(self) -> HeldChannel:
+        return self
+
+    async def basic_publish(self, body: bytes, *, properties: Basic.Properties, **rest: Any) -> object:
+        self.attempted.append(properties.message_id or "")
+        if properties.correlation_id == self.held:
             await self.release.wait()
-        return await self.real.publish(message, routing_key=routing_key, mandatory=mandatory, timeout=timeout)
+        return await self.real.basic_publish(body, properties=properties, **rest)
+
+
+async def held_exchange(real: AbstractExchange, session: str) -> tuple[aio_pika.Exchange, HeldChannel]:
+    """An exchange like `real` whose channel holds the publishes of `session`."""
+    assert isinstance(real, aio_pika.Exchange)
+    held = HeldChannel(await real.channel.get_underlay_channel(), session)
+    return aio_pika.Exchange(cast(AbstractChannel, held), real.name), held
 
 
 async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, broker: Peer) -> None:
@@ -287,8 +298,8 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
     for event_id in ("e-a1", "e-a2"):
         async with running.new_uow() as uow:
             await uow.outbox.add(event_id, "test.event", "s-a", b"{}")
-    held = HeldExchange(running.declared.outbound, "s-a")
-    relay = OutboxRelay(running.pool, cast(AbstractExchange, held), running.declared.dead_letter, running.metrics)
+    exchange, held = await held_exchange(running.declared.outbound, "s-a")
+    relay = OutboxRelay(running.pool, exchange, running.declared.dead_letter, running.metrics)
     async with relaying(relay):
         assert await eventually(lambda: _true(held.attempted == ["e-a1"]))
         # s-a's first event is on its way and not confirmed: an event committed since goes out meanwhile,

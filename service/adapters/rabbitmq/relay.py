@@ -19,7 +19,9 @@ import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange, HeadersType
+from aiormq.abc import AbstractChannel
 from asyncpg.pool import PoolConnectionProxy
+from pamqp.commands import Basic
 
 from service.adapters.postgres.listener import Listener
 from service.adapters.rabbitmq.dead_lettering import refusal_headers
@@ -31,24 +33,27 @@ log = structlog.get_logger(__name__)
 CHANNEL = "upsell_outbox"
 
 
-def outbox_message(
-    event_id: str,
-    event_type: str,
-    correlation_id: str,
-    body: bytes,
-    created: datetime,
-    headers: HeadersType | None = None,
-) -> aio_pika.Message:
-    return aio_pika.Message(
-        body,
+def outbox_properties(
+    event_id: str, event_type: str, correlation_id: str, created: datetime, headers: HeadersType | None = None
+) -> Basic.Properties:
+    """An event's AMQP properties: its id, type and session, JSON, persistent, stamped with its creation."""
+    return Basic.Properties(
         headers=headers,
         message_id=event_id,
-        type=event_type,
+        message_type=event_type,
         correlation_id=correlation_id,
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        delivery_mode=2,
         timestamp=created,
     )
+
+
+async def _underlay(exchange: AbstractExchange) -> AbstractChannel:
+    """The channel an exchange publishes on, as it is now (a robust connection replaces it after a drop).
+    The relay publishes there itself: aio-pika's message objects were a fifth of a publish's cost."""
+    if not isinstance(exchange, aio_pika.Exchange):
+        raise TypeError(f"the relay publishes through an aio-pika exchange, not {exchange!r}")
+    return await exchange.channel.get_underlay_channel()
 
 
 MAX_IN_FLIGHT = 1000
@@ -151,6 +156,7 @@ class OutboxRelay:
 
     async def _read_and_publish(self, conn: PoolConnectionProxy) -> int:
         published = 0
+        channels = (await _underlay(self._exchange), await _underlay(self._dead_letter))
         while (room := min(self._batch_size - published, self._max_in_flight - len(self._publishes))) > 0:
             on_their_way = [row for row, _ in self._publishes]
             rows = await conn.fetch(
@@ -161,7 +167,7 @@ class OutboxRelay:
                 sorted(self._partitions),
             )
             first = _first_of_each_session(rows)
-            self._publish(first)
+            self._publish(first, *channels)
             published += len(first)
             if len(rows) < room or len(first) == len(rows):
                 return published
@@ -169,22 +175,28 @@ class OutboxRelay:
             # way), so that a session with a backlog does not hold the others up.
         return published
 
-    def _publish(self, rows: list[asyncpg.Record]) -> None:
+    def _publish(self, rows: list[asyncpg.Record], events: AbstractChannel, refusals: AbstractChannel) -> None:
         """Starts the publishes in commit order (each task takes the channel in the order it was created)."""
         for row in rows:
             reason = row["dead_letter_reason"]
-            headers = (
-                None
-                if reason is None
-                else refusal_headers(reason, row["dead_letter_detail"], row["type"], row["created_at"])
+            if reason is None:
+                channel, exchange, headers = events, self._exchange.name, None
+            else:
+                channel, exchange = refusals, self._dead_letter.name
+                headers = refusal_headers(reason, row["dead_letter_detail"], row["type"], row["created_at"])
+            properties = outbox_properties(
+                row["event_id"], row["type"], row["correlation_id"], row["created_at"], headers
             )
-            message = outbox_message(
-                row["event_id"], row["type"], row["correlation_id"], bytes(row["body"]), row["created_at"], headers
-            )
-            exchange = self._exchange if reason is None else self._dead_letter
             # Not mandatory: an event type no worker has bound a queue for is dropped by the broker.
             publish = asyncio.ensure_future(
-                exchange.publish(message, routing_key=row["type"], mandatory=False, timeout=PUBLISH_TIMEOUT)
+                channel.basic_publish(
+                    bytes(row["body"]),
+                    exchange=exchange,
+                    routing_key=row["type"],
+                    properties=properties,
+                    mandatory=False,
+                    timeout=PUBLISH_TIMEOUT,
+                )
             )
             self._publishes.append((row, publish))
         if rows:
