@@ -12,6 +12,7 @@ import aiormq.abc
 import msgspec
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.exceptions import ChannelInvalidStateError
 from pamqp.commands import Basic
 
 from contracts.events import OutboundEvent
@@ -211,6 +212,24 @@ async def test_notify_wakes_the_relay_long_before_its_poll(running: Service, bro
     assert message.message_id == "e-notify"
 
 
+async def test_a_relay_whose_channel_is_closed_backs_off_without_holding_a_database_connection(
+    running: Service,
+) -> None:
+    running.relay.stop()
+    async with running.new_uow() as uow:
+        await uow.outbox.add("e-closed", "test.event", "s-closed", b"{}")
+    channel = await running.connection.channel(publisher_confirms=True)
+    outbound = await channel.get_exchange(running.topology.outbound_exchange)
+    await channel.close()
+    relay = OutboxRelay(running.pool, outbound, running.declared.dead_letter, running.metrics)
+    idle = running.pool.get_idle_size()
+    with pytest.raises(ChannelInvalidStateError):
+        await relay.publish_batch()
+    assert running.pool.get_idle_size() == idle
+    unmarked = await running.pool.fetchval("select count(*) from outbox where published_at is null")
+    assert unmarked == 1
+
+
 async def test_polling_publishes_what_no_notification_announced(running: Service, broker: Peer) -> None:
     # The fixture's relay (which polls once a minute) gives the relay lock up; this one takes it over.
     running.relay.stop()
@@ -274,6 +293,10 @@ class HeldChannel:
         self.held = held
         self.release = asyncio.Event()
         self.attempted: list[str] = []
+
+    @property
+    def is_closed(self) -> bool:
+        return bool(self.real.is_closed)
 
     async def get_underlay_channel(self) -> HeldChannel:
         return self
