@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -51,7 +52,9 @@ class LineWriter:
 
     def flush(self) -> None:
         self._pending = False
-        self._stream.flush()
+        # An output that is gone (a closed pipe) cannot be told so; the service goes on without its lines.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
     debug = info = log = msg
     warning = warn = error = err = critical = fatal = exception = failure = now
