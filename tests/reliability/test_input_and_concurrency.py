@@ -125,9 +125,11 @@ async def test_two_replicas_keep_each_sessions_order_and_early_payments_wait(
         None,
     )
     assert result.lost == 0
-    done = [r.correlation_id for r in collector.of_type(COMPLETED)]
-    # A payment after its session's expiry is refused every time: order was kept on every session.
-    assert sorted(done) == sorted(paid + early)
+    done = {r.correlation_id for r in collector.of_type(COMPLETED)}
+    # A payment after its session's expiry is refused every time: order was kept on every session. A
+    # handover may send an event twice, with its id, which consumers drop.
+    assert done == set(paid + early)
+    assert result.duplicates_kept_id
     assert sorted(reason for reason, _ in dead) == ["session_expired"] * count
 
 

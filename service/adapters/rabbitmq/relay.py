@@ -143,7 +143,9 @@ class OutboxRelay:
         (for `within` seconds at most: what is left is published again by the next owner, same ids)."""
         gone = frozenset(partitions)
         self._partitions -= gone
-        under_way = [publish for row, publish in self._publishes if row["partition"] in gone]
+        async with self._turn:
+            # A batch read before the line above may be publishing rows of these partitions: they count.
+            under_way = [publish for row, publish in self._publishes if row["partition"] in gone]
         if under_way:
             await asyncio.wait(under_way, timeout=within)
         with contextlib.suppress(Exception):
