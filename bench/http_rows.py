@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from tests.process import free_port
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SUBSCRIPTIONS = 1000
+SLICE = 1.0
+"""Seconds of each turn of a row and its baseline (wrk counts whole seconds)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -39,26 +41,67 @@ async def measured(pid: int, url: str, seconds: float, script: str, env: dict[st
     """One wrk run, with the CPU the server `pid` spent per request and how busy wrk itself was."""
     before = cpu_seconds(pid)
     row = await asyncio.to_thread(wrk.run, url, seconds, script, env)
-    row["server_cpu_us"] = round((cpu_seconds(pid) - before) / max(row["requests"], 1) * 1e6, 1)
+    row["server_cpu_s"] = cpu_seconds(pid) - before
+    row["server_cpu_us"] = round(row["server_cpu_s"] / max(row["requests"], 1) * 1e6, 1)
     return row
+
+
+@dataclass
+class Side:
+    """A server and the requests of one row, loaded in turns with another (`side_by_side`)."""
+
+    pid: int
+    url: str
+    script: str
+    env: dict[str, str]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def next_env(self) -> dict[str, str]:
+        """Scripts that spread over sessions go on from where the last run stopped (a toggle flips again
+        rather than setting what it set before), and those that create take new ids each run."""
+        env = {**self.env, "WRK_START": str(sum(run["requests"] for run in self.runs))}
+        if "WRK_RUN" in env:
+            env["WRK_RUN"] = f"{env['WRK_RUN']}r{len(self.runs)}"
+        return env
+
+    def row(self) -> dict[str, Any]:
+        row = wrk.pooled(self.runs)
+        cpu = sum(run["server_cpu_s"] for run in self.runs)
+        row["server_cpu_us"] = round(cpu / max(row["requests"], 1) * 1e6, 1)
+        return row
+
+
+async def side_by_side(service: Side, baseline: Side, seconds: float) -> dict[str, Any]:
+    """The service row with its baseline's, each loaded for `seconds` in all, in turns of SLICE seconds
+    in the order baseline, service, service, baseline, baseline, ...: this machine's speed swings by a
+    fifth within seconds (the same request costs one process 67 us of CPU in one five-second run and 92 in
+    the next), and turns this short share every swing between the two."""
+    for turn in range(max(round(seconds / SLICE), 1)):
+        for side in (baseline, service) if turn % 2 == 0 else (service, baseline):
+            side.runs.append(await measured(side.pid, side.url, SLICE, side.script, side.next_env()))
+    return {**service.row(), "baseline": baseline.row()}
 
 
 async def at_half(pid: int, url: str, seconds: float, script: str, env: dict[str, str], top: float) -> dict[str, Any]:
     """The row again at half of `top` requests a second: each connection pauses between requests, the
-    pause corrected once from the rate the first try reached."""
+    pause corrected once from the rate the first try reached. Scripts that spread over sessions start at
+    request `WRK_START` of `env` and go on from there each try."""
     target = top / 2
     pause = wrk.CONNECTIONS * 1000 / target
     row: dict[str, Any] = {}
+    start = int(env.get("WRK_START", "0"))
     for attempt in range(2):
-        paced = {**env, "WRK_DELAY_MS": str(round(pause, 2))}
+        paced = {**env, "WRK_DELAY_MS": str(round(pause, 2)), "WRK_START": str(start)}
         if "WRK_RUN" in env:
             paced["WRK_RUN"] = f"{env['WRK_RUN']}_{attempt}"  # new ids for every run that creates
         row = await measured(pid, url, seconds, script, paced)
+        start += row["requests"]
         # A connection's cycle is its pause plus the answer's time; take off what the answers took.
         pause = max(pause - (wrk.CONNECTIONS * 1000 / row["rps"] - wrk.CONNECTIONS * 1000 / target), 0.1)
         if abs(row["rps"] - target) < 0.05 * target:
             break
     row["target_rps"] = round(target, 1)
+    row.pop("quantiles_us", None)
     return row
 
 
@@ -102,8 +145,9 @@ async def prepare(base: str, admin: str) -> dict[str, str]:
 @dataclass
 class Baselines:
     """The hello world and the bare write handler, running beside the service for the whole HTTP part,
-    so that each service row is paired with a baseline measured just before it: the machine's speed
-    drifts within minutes, and a ratio of two figures taken minutes apart drifts with it."""
+    so that each service row is loaded in turns with its baseline (`side_by_side`): the machine's speed
+    drifts within minutes and swings within seconds, and a ratio of two figures taken apart drifts with
+    it."""
 
     hello_pid: int
     hello_url: str
@@ -111,13 +155,18 @@ class Baselines:
     bare_url: str
 
     async def hello(self, seconds: float) -> dict[str, Any]:
-        return await measured(self.hello_pid, self.hello_url, seconds, "headers.lua", {})
+        row = await measured(self.hello_pid, self.hello_url, seconds, "headers.lua", {})
+        row.pop("quantiles_us")
+        return row
+
+    def hello_side(self) -> Side:
+        return Side(self.hello_pid, self.hello_url, "headers.lua", {})
 
     def _bare_env(self) -> dict[str, str]:
         return {"WRK_PREFIX": "/write/", "WRK_RUN": f"w{uuid.uuid4().hex[:8]}"}
 
-    async def bare(self, seconds: float) -> dict[str, Any]:
-        return await measured(self.bare_pid, self.bare_url, seconds, "write.lua", self._bare_env())
+    def bare_side(self) -> Side:
+        return Side(self.bare_pid, self.bare_url, "write.lua", self._bare_env())
 
     async def bare_half(self, seconds: float, top: float) -> dict[str, Any]:
         return await at_half(self.bare_pid, self.bare_url, seconds, "write.lua", self._bare_env(), top)
@@ -140,20 +189,20 @@ async def baselines(bare_database_url: str) -> AsyncIterator[Baselines]:
 async def service_rows(
     pid: int, base: str, admin: str, sessions: str, count: int, seconds: float, baseline: Baselines
 ) -> dict[str, Any]:
-    """Every service row with its baseline, measured just before it; `sessions` prefixes `count` sessions
+    """Every service row with its baseline, loaded in turns with it; `sessions` prefixes `count` sessions
     registered before (svc_0 ...)."""
     keys = await prepare(base, admin)
     backend = {"WRK_AUTHORIZATION": keys["backend"]}
 
     async def read(url: str, script: str, env: dict[str, str]) -> dict[str, Any]:
-        hello = await baseline.hello(seconds)
-        return {**await measured(pid, url, seconds, script, env), "baseline": hello}
+        return await side_by_side(Side(pid, url, script, env), baseline.hello_side(), seconds)
 
     async def write(url: str, script: str, env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-        bare = await baseline.bare(seconds)
-        top = {**await measured(pid, url, seconds, script, env), "baseline": bare}
-        bare_half = await baseline.bare_half(seconds, bare["rps"])
-        half = {**await at_half(pid, url, seconds, script, env, top["rps"]), "baseline": bare_half}
+        top = await side_by_side(Side(pid, url, script, env), baseline.bare_side(), seconds)
+        bare_half = await baseline.bare_half(seconds, top["baseline"]["rps"])
+        # A toggle flips each session again: one set to what it already was writes nothing.
+        later = {**env, "WRK_START": str(top["requests"])}
+        half = {**await at_half(pid, url, seconds, script, later, top["rps"]), "baseline": bare_half}
         return top, half
 
     one = f"{base}/v1/checkout/sessions/cs_http"

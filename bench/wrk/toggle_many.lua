@@ -1,8 +1,9 @@
 -- Toggles over many sessions, a different one each time: WRK_PREFIX .. i .. "/upsell" for i = 0 ..
--- WRK_SPREAD - 1, each visit flipping the selection, so every request changes its session.
+-- WRK_SPREAD - 1 (from request WRK_START on), each visit flipping the selection, so every request
+-- changes its session.
 local prefix = os.getenv("WRK_PREFIX")
 local spread = tonumber(os.getenv("WRK_SPREAD"))
-local i = 0
+local i = tonumber(os.getenv("WRK_START") or "0")
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   local session = i % spread

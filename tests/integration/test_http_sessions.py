@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from tests.broker import session_data
 from tests.integration.helpers import ADMIN, Clock, http_client, outbox_types
@@ -226,3 +228,28 @@ async def test_conflicts_and_limits(seeded: asyncpg.Pool) -> None:
         assert huge.status == 413
         assert (await huge.json(content_type="application/problem+json"))["code"] == "body_too_large"
         assert (await client.get("/v1/nowhere")).status == 404
+        wrong = await client.delete("/v1/checkout/sessions/cs_http_1", headers=ADMIN)
+        assert wrong.status == 405
+        assert wrong.headers["Allow"] == "GET,HEAD,OPTIONS"
+        assert (await wrong.json(content_type="application/problem+json"))["code"] == "method_not_allowed"
+
+
+async def test_a_write_logs_its_session_and_the_next_request_does_not(seeded: asyncpg.Pool) -> None:
+    # A write binds its session for what it logs; the request after it, on the same connection, must not
+    # carry it.
+    async with http_client(seeded, Clock()) as client:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as lines:
+            assert (await client.post("/v1/checkout/sessions", json=SESSION, headers=ADMIN)).status == 201
+            toggled = await client.post(
+                "/v1/checkout/sessions/cs_http_1/upsell", json={"selected": True}, headers=ADMIN
+            )
+            assert toggled.status == 200
+            assert (await client.get("/v1/checkout/sessions/cs_missing", headers=ADMIN)).status == 404
+            assert (await client.get("/v1/nowhere")).status == 404
+    requests = [line for line in lines if line["event"] == "http_request"]
+    assert [(line["route"], line.get("session_id")) for line in requests] == [
+        ("/v1/checkout/sessions", "cs_http_1"),
+        ("/v1/checkout/sessions/{id}/upsell", "cs_http_1"),
+        ("/v1/checkout/sessions/{id}", "cs_missing"),
+        ("unmatched", None),
+    ]

@@ -1,13 +1,12 @@
-"""The aiohttp application factory: routes, problem documents, metrics and log context."""
+"""The aiohttp application factory: routes, each answered with problem documents, metrics and log context."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from service.app.errors import Conflict, Gone, InvalidInput, NotFound, UseCaseError
@@ -19,9 +18,10 @@ from service.entrypoints.http import (
     session_routes,
     subscription_routes,
 )
-from service.entrypoints.http.cors import BROWSER_ACCESS, allow_browsers
+from service.entrypoints.http.cors import BROWSER_ACCESS, BROWSER_ROUTES, BrowserAccess, browser_access, preflights
 from service.entrypoints.http.deps import DEPS, Deps
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
+from service.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,17 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
+_SESSION_ROUTES = "/v1/checkout/sessions/{id}"
+
+
+def _session_of(request: web.Request) -> dict[str, str]:
+    """The session a read names, for its log line (a write has it bound already)."""
+    resource = request.match_info.route.resource
+    if resource is None or not resource.canonical.startswith(_SESSION_ROUTES):
+        return {}
+    return {"session_id": request.match_info["id"]}
+
+
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's answer, or the problem document of what it raised; an unexpected error is logged."""
     try:
@@ -72,56 +83,88 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             # The client closed its connection (reading its body, say): nobody is there to answer, and
             # it is no failure of the service. What was committed before stays committed.
             return web.Response(status=CLIENT_CLOSED)
-        log.exception("request_failed")
+        log.exception("request_failed", **_session_of(request))
         return problem_response(ProblemError(500, "internal_error", "the request failed; it is logged").problem)
 
 
-@web.middleware
-async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error becomes a problem document, browser routes get their CORS headers, and each request
-    is counted. Each write and each failure is logged once; a successful read (most of what checkout
-    pages send) is only counted, unless it was slow."""
-    started = time.perf_counter()
-    status = 500
-    # Keep-alive requests share a task, so the log context starts empty for each request.
-    structlog.contextvars.clear_contextvars()
-    if request.path.startswith("/v1/checkout/sessions/"):
-        structlog.contextvars.bind_contextvars(session_id=request.match_info.get("id"))
-    try:
-        response = await _answer(request, handler)
-        status = response.status
-        request.app[BROWSER_ACCESS].answer(request, response)
-        return response
-    except asyncio.CancelledError:
-        if _client_gone(request):
-            status = CLIENT_CLOSED
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        name = "unmatched" if resource is None else _route_name(resource)
-        elapsed = time.perf_counter() - started
-        quiet = request.method in _READS and status < 400 and elapsed < SLOW_READ
-        if not quiet and name not in _QUIET_ROUTES:
-            log.info("http_request", method=request.method, route=name, status=status, ms=round(elapsed * 1000, 2))
-        request.app[DEPS].metrics.http_request(request.method, name, status, elapsed)
+def served(handler: Handler, route: str, metrics: Metrics, browser: BrowserAccess | None = None) -> Handler:
+    """`handler` as the service answers it: every error becomes a problem document, a browser route
+    gets its CORS headers, and each request is counted. Each write and each failure is logged once; a
+    successful read (most of what checkout pages send) is only counted, unless it was slow.
+
+    Each route is wrapped once when the app is built, rather than by a middleware, which aiohttp runs
+    through two more calls per request and which would look up again, at every request, what is known
+    here: the route's name and whether browsers call it."""
+    quiet = route in _QUIET_ROUTES
+    of_session = route.startswith(_SESSION_ROUTES)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        method = request.method
+        read = method in _READS
+        if of_session and not read:
+            # What a write logs on its way carries its session. aiohttp runs each request in a task of
+            # its own, so what is bound here is gone with the request.
+            structlog.contextvars.bind_contextvars(session_id=request.match_info["id"])
+        try:
+            response = await _answer(request, handler)
+            status = response.status
+            if browser is not None:
+                browser.answer(request, response)
+            return response
+        except asyncio.CancelledError:
+            if _client_gone(request):
+                status = CLIENT_CLOSED
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            if not quiet and (not read or status >= 400 or elapsed >= SLOW_READ):
+                context = _session_of(request) if read else {}
+                log.info(
+                    "http_request", method=method, route=route, status=status, ms=round(elapsed * 1000, 2), **context
+                )
+            metrics.http_request(method, route, status, elapsed)
+
+    return answer
 
 
-@functools.lru_cache(maxsize=256)
-def _route_name(resource: web.AbstractResource) -> str:
-    # `canonical` is worked out anew at every call.
-    return resource.canonical
+UNMATCHED = "unmatched"
+"""The route name of requests that match none: a 404, or a 405 for a path with other methods."""
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        detail = f"{request.method} is not allowed here: {', '.join(sorted(allowed))}"
+        headers = {"Allow": ",".join(sorted(allowed))}
+        return problem_response(ProblemError(405, "method_not_allowed", detail).problem, headers)
+    return problem_response(ProblemError(404, "not_found", f"no route for {request.path}").problem)
+
+
+_ANY_PATH = "/{path:.*}"
 
 
 def init_app(dependencies: Deps) -> web.Application:
-    app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY)
     app[DEPS] = dependencies
     app[element_routes.SCRIPT] = element_routes.Script.read()
-    app.add_routes(catalog_routes.routes)
-    app.add_routes(session_routes.routes)
-    app.add_routes(subscription_routes.routes)
-    app.add_routes(element_routes.routes)
-    app.add_routes(ops_routes.routes)
+    tables = [catalog_routes, session_routes, subscription_routes, element_routes, ops_routes]
     if dependencies.demo:
-        app.add_routes(demo_routes.routes)
-    allow_browsers(app, dependencies.cors_origins)
+        tables.append(demo_routes)
+    access = browser_access(dependencies.cors_origins)
+    app[BROWSER_ACCESS] = access
+    metrics = dependencies.metrics
+    for table in tables:
+        for route in table.routes:
+            assert isinstance(route, web.RouteDef), route
+            browser = access if (route.method, route.path) in BROWSER_ROUTES else None
+            handler = served(route.handler, route.path, metrics, browser)
+            web.RouteDef(route.method, route.path, handler, route.kwargs).register(app.router)
+    for method, path, preflight in preflights(access):
+        app.router.add_route(method, path, served(preflight, path, metrics, access))
+    app.router.add_route(hdrs.METH_ANY, _ANY_PATH, served(_unmatched, UNMATCHED, metrics))
     return app

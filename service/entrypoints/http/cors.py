@@ -30,16 +30,13 @@ PREFLIGHT_MAX_AGE = 600
 
 @dataclass(frozen=True, slots=True)
 class BrowserAccess:
-    """The origins allowed, and the resources of BROWSER_ROUTES in this app."""
+    """The origins allowed."""
 
     origins: frozenset[str]
-    resources: frozenset[web.AbstractResource]
 
     def answer(self, request: web.Request, response: web.StreamResponse) -> None:
         """Adds CORS to an answer of a browser route, its problem documents included (a page reads the
-        409 of an expired session); leaves every other answer alone."""
-        if request.match_info.route.resource not in self.resources:
-            return
+        409 of an expired session)."""
         _vary_on_origin(response)
         origin = request.headers.get(hdrs.ORIGIN)
         # A preflight names its origin itself when it grants it; a refused one names none.
@@ -50,15 +47,17 @@ class BrowserAccess:
 BROWSER_ACCESS = web.AppKey("browser_access", BrowserAccess)
 
 
-def allow_browsers(app: web.Application, origins: tuple[str, ...]) -> None:
-    """Answers preflights on the BROWSER_ROUTES of `app` for `origins` (none: every preflight is refused)."""
-    resources = []
-    for resource in app.router.resources():
-        methods = frozenset(route.method for route in resource if (route.method, resource.canonical) in BROWSER_ROUTES)
-        if methods and isinstance(resource, web.Resource):
-            resource.add_route(hdrs.METH_OPTIONS, _preflight(methods))
-            resources.append(resource)
-    app[BROWSER_ACCESS] = BrowserAccess(frozenset(origins), frozenset(resources))
+def browser_access(origins: tuple[str, ...]) -> BrowserAccess:
+    return BrowserAccess(frozenset(origins))
+
+
+def preflights(access: BrowserAccess) -> list[tuple[str, str, Handler]]:
+    """The routes that answer preflights on the paths of BROWSER_ROUTES for the origins of `access` (none:
+    every preflight is refused): method, path and handler of each, to be added to the app."""
+    methods: dict[str, set[str]] = {}
+    for method, path in sorted(BROWSER_ROUTES):
+        methods.setdefault(path, set()).add(method)
+    return [(hdrs.METH_OPTIONS, path, _preflight(frozenset(allowed))) for path, allowed in methods.items()]
 
 
 def _preflight(methods: frozenset[str]) -> Handler:
