@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import aio_pika
-import aiormq.abc
+import aiormq
 import msgspec
 import pytest
-from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import ChannelInvalidStateError
 from pamqp.commands import Basic
 
 from contracts.events import OutboundEvent
-from service.adapters.rabbitmq.relay import OutboxRelay
+from service.adapters.rabbitmq.relay import Message, OutboxRelay, outbox_properties, publish_together
 from service.bootstrap import Service, build, utcnow
 from service.domain.partitions import partition_of
 from service.settings import Settings
@@ -284,35 +283,31 @@ async def _true(value: bool) -> bool:
     return value
 
 
-class HeldChannel:
-    """The real channel under the outbound exchange, with the publishes of one session held until
-    `release` is set."""
+class Held:
+    """Publishes as the relay does, except that the events of one session go to the broker, and are
+    confirmed, only once `release` is set: a broker slow to confirm them."""
 
-    def __init__(self, real: aiormq.abc.AbstractChannel, held: str) -> None:
-        self.real = real
+    def __init__(self, held: str) -> None:
         self.held = held
         self.release = asyncio.Event()
         self.attempted: list[str] = []
 
-    @property
-    def is_closed(self) -> bool:
-        return bool(self.real.is_closed)
+    async def __call__(
+        self, channel: aiormq.Channel, messages: list[Message], confirm_within: float
+    ) -> list[asyncio.Future[Any]]:
+        self.attempted += [properties.message_id or "" for _, _, properties, _ in messages]
+        passing = [message for message in messages if message[2].correlation_id != self.held]
+        confirmed = iter(await publish_together(channel, passing, confirm_within))
+        return [
+            next(confirmed)
+            if message[2].correlation_id != self.held
+            else asyncio.ensure_future(self._later(channel, message, confirm_within))
+            for message in messages
+        ]
 
-    async def get_underlay_channel(self) -> HeldChannel:
-        return self
-
-    async def basic_publish(self, body: bytes, *, properties: Basic.Properties, **rest: Any) -> object:
-        self.attempted.append(properties.message_id or "")
-        if properties.correlation_id == self.held:
-            await self.release.wait()
-        return await self.real.basic_publish(body, properties=properties, **rest)
-
-
-async def held_exchange(real: AbstractExchange, session: str) -> tuple[aio_pika.Exchange, HeldChannel]:
-    """An exchange like `real` whose channel holds the publishes of `session`."""
-    assert isinstance(real, aio_pika.Exchange)
-    held = HeldChannel(await real.channel.get_underlay_channel(), session)
-    return aio_pika.Exchange(cast(AbstractChannel, held), real.name), held
+    async def _later(self, channel: aiormq.Channel, message: Message, confirm_within: float) -> Any:
+        await self.release.wait()
+        return await (await publish_together(channel, [message], confirm_within))[0]
 
 
 async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, broker: Peer) -> None:
@@ -321,8 +316,10 @@ async def test_a_slow_confirm_holds_up_only_its_own_session(running: Service, br
     for event_id in ("e-a1", "e-a2"):
         async with running.new_uow() as uow:
             await uow.outbox.add(event_id, "test.event", "s-a", b"{}")
-    exchange, held = await held_exchange(running.declared.outbound, "s-a")
-    relay = OutboxRelay(running.pool, exchange, running.declared.dead_letter, running.metrics)
+    held = Held("s-a")
+    relay = OutboxRelay(
+        running.pool, running.declared.outbound, running.declared.dead_letter, running.metrics, publish=held
+    )
     async with relaying(relay):
         assert await eventually(lambda: _true(held.attempted == ["e-a1"]))
         # s-a's first event is on its way and not confirmed: an event committed since goes out meanwhile,
@@ -363,3 +360,34 @@ async def test_readiness_reports_a_database_that_is_gone(running: Service) -> No
     assert await running.readiness() == {"database": True, "broker": True}
     running.pool.terminate()
     assert await running.readiness() == {"database": False, "broker": True}
+
+
+async def test_publishes_together_share_a_channel_with_single_ones(running: Service, broker: Peer) -> None:
+    # Delivery tags stay in step with aiormq's own publishes on the same channel, and a body larger than
+    # a frame goes in several.
+    channel = await running.connection.channel(publisher_confirms=True)
+    underlay = await channel.get_underlay_channel()
+    assert isinstance(underlay, aiormq.Channel)
+    exchange = running.topology.outbound_exchange
+    large = b'{"pad": "' + b"x" * (3 * underlay.max_content_size) + b'"}'
+
+    def message(event_id: str, body: bytes = b"{}") -> Message:
+        return (exchange, "test.event", outbox_properties(event_id, "test.event", "s-t", utcnow()), body)
+
+    first = await publish_together(underlay, [message("t-1"), message("t-2", large), message("t-3")], 10.0)
+    single = await underlay.basic_publish(
+        b"{}", exchange=exchange, routing_key="test.event", properties=message("t-4")[2]
+    )
+    last = await publish_together(underlay, [message("t-5"), message("t-6")], 10.0)
+    confirms = await asyncio.gather(*first, *last)
+    assert all(isinstance(confirm, Basic.Ack) for confirm in [*confirms, single])
+    arrived = [await broker.next_event(timeout=10.0) for _ in range(6)]
+    assert [m.message_id for m in arrived] == ["t-1", "t-2", "t-3", "t-4", "t-5", "t-6"]
+    assert arrived[1].body == large
+    assert not underlay.confirmations
+
+    # Confirmations still open when the channel closes fail; none is left hanging.
+    pending = await publish_together(underlay, [message(f"t-c{index}") for index in range(200)], 10.0)
+    await channel.close()
+    ended = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 10.0)
+    assert all(isinstance(end, Basic.Ack | BaseException) for end in ended)
