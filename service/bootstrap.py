@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import signal
 import socket
@@ -257,6 +258,11 @@ async def serve(settings: Settings) -> None:
     runner = web.AppRunner(service.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    # What start-up made (modules, the catalog, locale data) lives as long as the process: it is kept out
+    # of the garbage collector's full collections, which scanned it each time and paused the loop for
+    # 18 to 42 ms (every event and request in flight waited that long).
+    gc.collect()
+    gc.freeze()
     ownership_task = asyncio.create_task(service.ownership.run(), name="partition-ownership")
     log.info(
         "service_started",

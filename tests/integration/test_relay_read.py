@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from service.adapters.rabbitmq.relay import MARK_AND_READ
+
 pytestmark = pytest.mark.integration
 
 PUBLISHED = 3000
@@ -49,3 +51,25 @@ async def test_the_read_is_an_index_scan_in_id_order_that_skips_what_was_publish
     assert len(inner) == 3, plans
     assert all("Index Scan using outbox_unpublished on outbox" in plan for plan in inner), inner
     assert not any("Bitmap" in plan or "Sort" in plan for plan in inner), inner
+
+
+async def test_a_mark_and_the_next_read_go_in_one_statement(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "insert into outbox (event_id, type, correlation_id, body, partition)"
+            " select 'e' || n, 'test.event', 'cs_' || n, '{}', 0 from generate_series(1, 10) as n"
+        )
+        ids = [row["id"] for row in await conn.fetch("select id from outbox order by id")]
+        confirmed, on_their_way = ids[:3], ids[3:4]
+        rows = await conn.fetch(MARK_AND_READ, 4, [*on_their_way, *confirmed], [], [0], confirmed)
+        published = [row["id"] for row in await conn.fetch("select id from outbox where published_at is not null")]
+    finally:
+        await conn.close()
+
+    # The read, from the snapshot before the mark, leaves out what it marks and what is on its way.
+    assert [(row["kind"], row["id"]) for row in rows if row["kind"] == "read"] == [("read", i) for i in ids[4:8]]
+    marked = [row for row in rows if row["kind"] == "marked"]
+    assert [row["type"] for row in marked] == ["test.event"] * 3
+    assert all(row["seconds"] >= 0 for row in marked)
+    assert sorted(published) == confirmed

@@ -166,6 +166,17 @@ _MARK = (
     "update outbox set published_at = now() where id = any($1::bigint[])"
     " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds"
 )
+# The confirmed rows marked and the next rows read in one round trip. The read runs on the statement's
+# snapshot, from before the mark, so the rows being marked are passed among those on their way ($2).
+MARK_AND_READ = (
+    "with marked as (update outbox set published_at = now() where id = any($5::bigint[])"
+    " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds)"
+    " select 'read' as kind, id, event_id, type, correlation_id, body, created_at, dead_letter_reason,"
+    " dead_letter_detail, partition, null::float8 as seconds"
+    " from unpublished_outbox($1, $2::bigint[], $3::text[], $4::smallint[])"
+    " union all select 'marked', null, null, type, null, null, null, dead_letter_reason, null, null, seconds"
+    " from marked order by kind desc, id"
+)
 
 
 class OutboxRelay:
@@ -246,33 +257,49 @@ class OutboxRelay:
         # Before the database connection: a broker coming back is not waited for holding one.
         channels = (await _underlay(self._exchange), await _underlay(self._dead_letter))
         async with self._turn, self._pool.acquire() as conn:
-            refused = await self._mark_confirmed(conn)
-            published = 0 if refused is not None else await self._read_and_publish(conn, channels)
+            confirmed, refused = self._take_ended()
+            if refused is None:
+                published = await self._read_and_publish(conn, channels, confirmed)
+            else:
+                published = 0
+                await self._mark(conn, confirmed)
         if refused is not None:
             # Published again after the caller's backoff.
             raise refused
         return published
 
     async def _read_and_publish(
-        self, conn: PoolConnectionProxy, channels: tuple[aiormq.Channel, aiormq.Channel]
+        self,
+        conn: PoolConnectionProxy,
+        channels: tuple[aiormq.Channel, aiormq.Channel],
+        confirmed: list[asyncpg.Record],
     ) -> int:
+        """Marks `confirmed` with the first read, and publishes what it reads."""
         published = 0
         while (room := min(self._batch_size - published, self._max_in_flight - len(self._publishes))) > 0:
             on_their_way = [row for row, _ in self._publishes]
-            rows = await conn.fetch(
-                _READ,
+            read = (
                 room,
-                [row["id"] for row in on_their_way],
+                [row["id"] for row in (*on_their_way, *confirmed)],
                 list({row["correlation_id"] for row in on_their_way}),
                 sorted(self._partitions),
             )
+            if confirmed:
+                rows = await conn.fetch(MARK_AND_READ, *read, [row["id"] for row in confirmed])
+                self._count([row for row in rows if row["kind"] == "marked"])
+                rows = [row for row in rows if row["kind"] == "read"]
+                confirmed = []
+            else:
+                rows = await conn.fetch(_READ, *read)
             first = _first_of_each_session(rows)
             await self._publish(first, *channels)
             published += len(first)
             if len(rows) < room or len(first) == len(rows):
-                return published
+                break
             # Some rows wait for an earlier event of their session: read on past that session (now on its
             # way), so that a session with a backlog does not hold the others up.
+        # No room to read (as many publishes under way as allowed): the mark goes alone.
+        await self._mark(conn, confirmed)
         return published
 
     async def _publish(self, rows: list[asyncpg.Record], events: aiormq.Channel, refusals: aiormq.Channel) -> None:
@@ -301,11 +328,9 @@ class OutboxRelay:
             # Woken once the batch's publishes have all ended, not at each confirm: a mark is a statement.
             asyncio.gather(*started, return_exceptions=True).add_done_callback(self.wake)
 
-    async def _mark_confirmed(self, conn: PoolConnectionProxy) -> BaseException | None:
-        """Marks the rows whose publishes the broker confirmed; those refused are published again (the
-        first refusal is returned)."""
-        if not any(publish.done() for _, publish in self._publishes):
-            return None
+    def _take_ended(self) -> tuple[list[asyncpg.Record], BaseException | None]:
+        """Takes the publishes that ended off those under way: the rows the broker confirmed, and the first
+        refusal (the rows refused are published again)."""
         confirmed: list[asyncpg.Record] = []
         refused: BaseException | None = None
         under_way = []
@@ -319,16 +344,27 @@ class OutboxRelay:
             else:
                 refused = refused or failed
         self._publishes = under_way
+        return confirmed, refused
+
+    async def _mark(self, conn: PoolConnectionProxy, confirmed: list[asyncpg.Record]) -> None:
         if confirmed:
-            marked = await conn.fetch(_MARK, [row["id"] for row in confirmed])
-            self._marked = True
-            for row in marked:
-                reason = row["dead_letter_reason"]
-                if reason is None:
-                    self._metrics.events_published.labels(row["type"]).inc()
-                    self._metrics.event_latency.labels(row["type"]).observe(row["seconds"])
-                else:
-                    self._metrics.dead_letters.labels(reason).inc()
+            self._count(await conn.fetch(_MARK, [row["id"] for row in confirmed]))
+
+    def _count(self, marked: list[asyncpg.Record]) -> None:
+        self._marked = self._marked or bool(marked)
+        for row in marked:
+            reason = row["dead_letter_reason"]
+            if reason is None:
+                self._metrics.events_published.labels(row["type"]).inc()
+                self._metrics.event_latency.labels(row["type"]).observe(row["seconds"])
+            else:
+                self._metrics.dead_letters.labels(reason).inc()
+
+    async def _mark_confirmed(self, conn: PoolConnectionProxy) -> BaseException | None:
+        """Marks the rows whose publishes the broker confirmed; those refused are published again (the
+        first refusal is returned)."""
+        confirmed, refused = self._take_ended()
+        await self._mark(conn, confirmed)
         return refused
 
     async def _confirmed(self, within: float | None = None) -> None:
