@@ -263,6 +263,10 @@ async def serve(settings: Settings) -> None:
     # 18 to 42 ms (every event and request in flight waited that long).
     gc.collect()
     gc.freeze()
+    # A young generation of 10,000 objects rather than 700: what a request or a batch makes is mostly
+    # gone by the time it is collected, instead of being carried into the older generations, whose
+    # collections took 5 to 11 ms each on a busy machine.
+    gc.set_threshold(10_000, 10, 10)
     ownership_task = asyncio.create_task(service.ownership.run(), name="partition-ownership")
     log.info(
         "service_started",
