@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, TypeVar
 
-from service.app.prepared import LockedSession, Prepared
+from service.app.prepared import ChangeRead, LockedSession, Prepared
 from service.domain.catalog import Coupon, Price, Product, PromotionCode
 from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.session import CheckoutSession
@@ -168,6 +168,10 @@ class UnitOfWork(Protocol):
         """For a batch, with `new_sessions` locked: records the events (id, type) in the inbox and reads
         which new sessions are free, the events parked for them and the prices with their upsells, in
         one round trip."""
+        ...
+
+    async def change_read(self, subscription_id: str, price_id: str, promotion_code: str | None) -> ChangeRead:
+        """What pricing a move of the subscription to `price_id` reads (`ChangeRead`), in one round trip."""
         ...
 
     async def __aenter__(self) -> UnitOfWork: ...

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from service.domain.catalog import Price
+from service.domain.catalog import Coupon, Price, Product, PromotionCode
 from service.domain.session import CheckoutSession
+from service.domain.subscriptions import Subscription, UpgradePath
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +62,19 @@ class Prepared:
 
 
 NOTHING = Prepared()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRead:
+    """What pricing a change of a subscription reads, in one statement (one snapshot): the subscription,
+    the price and product it is on, the price asked for with its product, a promotion code with its
+    coupon, and every upgrade path. None where there is no such row."""
+
+    subscription: Subscription | None
+    price: Price | None
+    product: Product | None
+    target_price: Price | None
+    target_product: Product | None
+    promotion_code: PromotionCode | None
+    coupon: Coupon | None
+    upgrade_paths: tuple[UpgradePath, ...]

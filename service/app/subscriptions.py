@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from contracts.events import SubscriptionProductSwitched
@@ -9,7 +10,7 @@ from contracts.subscriptions import AddonOption, ChangeOption, ChangeOptions, Pr
 from service.app.errors import InvalidInput, NotFound, UseCaseError
 from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
-from service.domain.catalog import Coupon, Price, Product, Violation, Violations
+from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violation, Violations
 from service.domain.coupons import promotion_code_refusal
 from service.domain.price_matching import match_price
 from service.domain.subscriptions import Subscription, UpgradePath, price_change, subscription_violations
@@ -45,6 +46,10 @@ async def holding(uow: UnitOfWork, subscription: Subscription) -> tuple[Product,
     """The product and price the subscription is on now."""
     price = await uow.prices.get(subscription.price)
     product = None if price is None else await uow.products.get(price.product)
+    return _held(subscription, product, price)
+
+
+def _held(subscription: Subscription, product: Product | None, price: Price | None) -> tuple[Product, Price]:
     if price is None or product is None:
         raise UseCaseError(f"the price {subscription.price!r} of the subscription is gone", "price_not_found")
     return product, price
@@ -56,8 +61,12 @@ async def redeemable_coupon(uow: UnitOfWork, code: str | None, currency: str, no
     if code is None:
         return None
     promo = await uow.promotion_codes.get(code)
-    refusal = "promotion_code_unknown" if promo is None else promotion_code_refusal(promo, now)
     coupon = None if promo is None else await uow.coupons.get(promo.coupon)
+    return _redeemable(code, promo, coupon, currency, now)
+
+
+def _redeemable(code: str, promo: PromotionCode | None, coupon: Coupon | None, currency: str, now: datetime) -> Coupon:
+    refusal = "promotion_code_unknown" if promo is None else promotion_code_refusal(promo, now)
     if refusal is None and (coupon is None or not coupon.active):
         refusal = "promotion_code_inactive"
     if refusal is None and coupon is not None and coupon.amount_off is not None and coupon.currency != currency:
@@ -129,7 +138,11 @@ async def change_options(uow: UnitOfWork, subscription_id: str, at: datetime) ->
 async def best_path(uow: UnitOfWork, current: Price, to_price: str | None) -> UpgradePath | None:
     """The active upgrade path from `current` (to `to_price` when given) that an order would follow: one
     for this very price wins over one for its whole product."""
-    paths = [p for p in await uow.upgrade_paths.all() if p.active and p.starts_from(current)]
+    return _best_path(await uow.upgrade_paths.all(), current, to_price)
+
+
+def _best_path(all_paths: Iterable[UpgradePath], current: Price, to_price: str | None) -> UpgradePath | None:
+    paths = [p for p in all_paths if p.active and p.starts_from(current)]
     if to_price is not None:
         paths = [p for p in paths if p.to_price == to_price]
     return min(paths, key=lambda p: (p.from_price is None, p.id)) if paths else None
@@ -148,11 +161,14 @@ async def _group(uow: UnitOfWork, group: str, currency: str) -> list[tuple[Produ
 async def change_preview(
     uow: UnitOfWork, subscription_id: str, price_id: str, quantity: int | None, code: str | None, at: datetime
 ) -> ChangeOption:
-    """What moving to one price would cost at `at`; the same numbers an order at `at` charges."""
-    subscription = await get_subscription(uow, subscription_id)
-    current = await holding(uow, subscription)
-    target_price = await uow.prices.get(price_id)
-    target_product = None if target_price is None else await uow.products.get(target_price.product)
+    """What moving to one price would cost at `at`; the same numbers an order at `at` charges. Everything
+    it reads comes in one statement."""
+    read = await uow.change_read(subscription_id, price_id, code)
+    subscription = read.subscription
+    if subscription is None:
+        raise NotFound("subscription", subscription_id)
+    current = _held(subscription, read.product, read.price)
+    target_price, target_product = read.target_price, read.target_product
     problems = Violations()
     if target_price is None or target_product is None:
         raise NotFound("price", price_id)
@@ -162,9 +178,9 @@ async def change_preview(
         problems.add("currency_mismatch", f"price {price_id!r} is in {target_price.currency}", "price")
     if problems:
         raise InvalidInput(problems.items)
-    coupon = await redeemable_coupon(uow, code, subscription.currency, at)
+    coupon = None if code is None else _redeemable(code, read.promotion_code, read.coupon, subscription.currency, at)
     # Priced as an order at `at` would charge it: by the upgrade path to this price when there is one.
-    path = await best_path(uow, current[1], price_id)
+    path = _best_path(read.upgrade_paths, current[1], price_id)
     target = (target_product, target_price)
     return option(subscription, current, target, quantity or subscription.quantity, at, path, coupon)
 

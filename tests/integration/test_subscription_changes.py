@@ -702,3 +702,36 @@ async def test_amount_off_coupon_in_another_currency_is_not_taken_off(pool: asyn
         # As at checkout, an amount in euros is never taken off a charge in dollars.
         assert response.status == 422, body
         assert body["code"] == "coupon_currency_mismatch"
+
+
+async def test_a_preview_is_one_statement(database_url: str, pool: asyncpg.Pool) -> None:
+    # Its subscription, both prices and products, the promotion code with its coupon and the upgrade
+    # paths, read in one round trip outside a transaction (a backend asks before every upgrade page).
+    statements: list[str] = []
+
+    def record(query: asyncpg.connection.LoggedQuery) -> None:
+        statements.append(query.query)
+
+    async def logged(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(record)
+
+    async def kept(conn: asyncpg.Connection) -> None:
+        """As the service's pool: a connection goes back without a reset statement."""
+
+    watched = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=logged, reset=kept)
+    try:
+        async with http_client(pool, Clock()) as setup:
+            await build_catalog(setup)
+            await put_subscription(setup, "sub_p", "price_basic_monthly")
+        async with http_client(watched, Clock()) as client:
+            preview = {"price": "price_premium_monthly", "promotion_code": "SAVE10"}
+            # The first use of a connection reads the types it decodes: that is asyncpg's, once.
+            await client.post("/v1/subscriptions/sub_p/change-preview", json=preview, headers=ADMIN)
+            statements.clear()
+            response = await client.post("/v1/subscriptions/sub_p/change-preview", json=preview, headers=ADMIN)
+            body = await response.json()
+    finally:
+        await watched.close()
+    assert response.status == 200, body
+    assert (body["amount_due_now"], body["discount"]) == (868, 97)
+    assert len(statements) == 1, statements

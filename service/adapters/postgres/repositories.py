@@ -20,7 +20,7 @@ T = TypeVar("T")
 _DECODERS: dict[object, msgspec.json.Decoder[Any]] = {}
 
 
-def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+def decoder_of(kind: type[T]) -> msgspec.json.Decoder[T]:
     """One decoder per kind for the process: a unit of work builds its tables on every use case."""
     found = _DECODERS.get(kind)
     if found is None:
@@ -55,7 +55,7 @@ class DocumentTable(Generic[T]):
     ) -> None:
         self._conn = conn
         self._table = table
-        self._decoder: msgspec.json.Decoder[T] = _decoder(kind)
+        self._decoder: msgspec.json.Decoder[T] = decoder_of(kind)
         self._parent = parent
         self._upsert = _upsert_sql(table, None if parent is None else parent[0])
 

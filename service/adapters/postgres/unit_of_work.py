@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -25,6 +26,7 @@ from service.adapters.postgres.repositories import (
     PromotionCodeTable,
     SessionTable,
     decode_session,
+    decoder_of,
 )
 from service.adapters.postgres.statements import Statements
 from service.adapters.postgres.subscription_tables import (
@@ -51,11 +53,11 @@ from service.app.ports import (
     UpgradeOrders,
     UpgradePaths,
 )
-from service.app.prepared import NOTHING, LockedSession, Parked, Prepared
-from service.domain.catalog import Coupon, Price, Violation
+from service.app.prepared import NOTHING, ChangeRead, LockedSession, Parked, Prepared
+from service.domain.catalog import Coupon, Price, Product, PromotionCode, Violation
 from service.domain.partitions import PARTITIONS
 from service.domain.session import CheckoutSession
-from service.domain.subscriptions import Subscription
+from service.domain.subscriptions import Subscription, UpgradePath
 
 _READ_AHEAD = """
 with fresh as (
@@ -74,6 +76,24 @@ select
     array(select body from parked order by seq) as parked_bodies
 """
 _prices_decoder = msgspec.json.Decoder(dict[str, Price])
+# One statement, one snapshot: each row found by the one before it (a subscription's price, a price's
+# product, a promotion code's coupon).
+_CHANGE_READ = """
+with subscription as (select body from subscriptions where id = $1),
+current_price as (select body from prices where id = (select body->>'price' from subscription)),
+target_price as (select body from prices where id = $2),
+promotion_code as (select body, times_redeemed from promotion_codes where id = $3)
+select
+    (select body from subscription) as subscription,
+    (select body from current_price) as price,
+    (select body from products where id = (select body->>'product' from current_price)) as product,
+    (select body from target_price) as target_price,
+    (select body from products where id = (select body->>'product' from target_price)) as target_product,
+    (select body from promotion_code) as promotion_code,
+    (select times_redeemed from promotion_code) as times_redeemed,
+    (select body from coupons where id = (select body->>'coupon' from promotion_code)) as coupon,
+    array(select body from upgrade_paths order by id) as upgrade_paths
+"""
 
 
 def _locked(row: asyncpg.Record) -> LockedSession:
@@ -205,6 +225,26 @@ class PostgresUnitOfWork:
         for row in rows:
             found[row["locked_id"]] = _locked(row)
         return Prepared(sessions=found)
+
+    async def change_read(self, subscription_id: str, price_id: str, promotion_code: str | None) -> ChangeRead:
+        row = await self._db.fetchrow(_CHANGE_READ, subscription_id, price_id, promotion_code)
+        assert row is not None
+
+        def decoded(column: str, kind: type[T]) -> T | None:
+            body = row[column]
+            return None if body is None else decoder_of(kind).decode(body)
+
+        code = decoded("promotion_code", PromotionCode)
+        return ChangeRead(
+            subscription=decoded("subscription", Subscription),
+            price=decoded("price", Price),
+            product=decoded("product", Product),
+            target_price=decoded("target_price", Price),
+            target_product=decoded("target_product", Product),
+            promotion_code=None if code is None else dataclasses.replace(code, times_redeemed=row["times_redeemed"]),
+            coupon=decoded("coupon", Coupon),
+            upgrade_paths=tuple(decoder_of(UpgradePath).decode(body) for body in row["upgrade_paths"]),
+        )
 
     def mark(self) -> tuple[int, dict[str, int]]:
         return self._db.mark()

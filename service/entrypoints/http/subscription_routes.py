@@ -119,7 +119,8 @@ async def change_preview(request: web.Request) -> web.Response:
     await d.auth.require(request, "backend", "operator")
     body = decode_body(await request.read(), s.ChangePreviewRequest)
     at = _instant(request, "at", d.clock())
-    async with d.new_uow() as uow:
+    # One statement reads all it needs: no transaction around it.
+    async with d.new_uow(read_only=True) as uow:
         preview = await subscriptions.change_preview(
             uow, path_key(request), body.price, body.quantity, body.promotion_code, at
         )
