@@ -33,15 +33,15 @@ def session_of(event: InboundEvent) -> str:
 
 
 async def read_ahead(uow: UnitOfWork, events: Sequence[InboundEvent]) -> Prepared:
-    """Takes the locks and reads what handling these events needs in a few round trips for all of them,
+    """Takes the locks and reads what handling these events needs in one round trip for all of them,
     so that `handle_event`, given what was read, goes to the database only for what is rare (discounts,
     payments)."""
-    await uow.lock_sessions(session_of(event) for event in events)
     created = [event.data for event in events if isinstance(event, SessionCreated)]
     return await uow.read_ahead(
         [(event.id, str(event.__struct_config__.tag)) for event in events],
         [data.id for data in created],
         {item.price for data in created for item in data.line_items},
+        lock=[session_of(event) for event in events],
     )
 
 

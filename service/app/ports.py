@@ -163,11 +163,15 @@ class UnitOfWork(Protocol):
         ...
 
     async def read_ahead(
-        self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
+        self,
+        events: Sequence[tuple[str, str]],
+        new_sessions: Sequence[str],
+        prices: Iterable[str],
+        lock: Iterable[str] = (),
     ) -> Prepared:
-        """For a batch, with `new_sessions` locked: records the events (id, type) in the inbox and reads
-        which new sessions are free, the events parked for them and the prices with their upsells, in
-        one round trip."""
+        """For a batch: locks the sessions of `lock` as `lock_sessions` does, then records the events (id,
+        type) in the inbox and reads which of `new_sessions` (locked by then) are free, the events
+        parked for them and the prices with their upsells, all in one round trip."""
         ...
 
     async def change_read(self, subscription_id: str, price_id: str, promotion_code: str | None) -> ChangeRead:

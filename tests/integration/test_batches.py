@@ -172,3 +172,27 @@ async def test_a_queued_write_that_cannot_be_stored_fails_the_whole_unit_of_work
     assert refused.value.violations[0].code == "invalid_data"
     assert await pool.fetchval("select count(*) from checkout_sessions") == 0
     assert await pool.fetchval("select count(*) from inbox") == 0
+
+
+async def test_a_read_ahead_that_locks_reads_what_the_lock_holder_committed(pool: asyncpg.Pool) -> None:
+    # The locks and the read go in one round trip, and the read still comes after the locks: a session
+    # registered by the holder of its lock meanwhile is seen as taken, not free.
+    await seed_example_catalog(pool)
+    new_uow = PostgresUnitOfWorkFactory(pool)
+    async with new_uow() as holder:
+        await holder.lock_sessions(["cs_race"])
+        assert await holder.sessions.add(a_session("cs_race"), None, free=True)
+
+        async def second() -> frozenset[str]:
+            async with new_uow() as uow:
+                prepared = await uow.read_ahead(
+                    [("evt-race", "checkout.session.created")], ["cs_race"], ["price_pro_monthly"], lock=["cs_race"]
+                )
+                assert prepared.first_delivery("evt-race")
+                assert "price_pro_monthly" in prepared.prices
+                return prepared.free
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held by the lock
+    assert await waiting == frozenset()

@@ -75,6 +75,7 @@ select
     array(select seq from parked order by seq) as parked_seqs,
     array(select body from parked order by seq) as parked_bodies
 """
+_LOCK_AND_READ_AHEAD = "select * from lock_and_read_ahead($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
 _prices_decoder = msgspec.json.Decoder(dict[str, Price])
 # One statement, one snapshot: each row found by the one before it (a subscription's price, a price's
 # product, a promotion code's coupon).
@@ -272,19 +273,28 @@ class PostgresUnitOfWork:
         self._locked.update(wanted)
 
     async def read_ahead(
-        self, events: Sequence[tuple[str, str]], new_sessions: Sequence[str], prices: Iterable[str]
+        self,
+        events: Sequence[tuple[str, str]],
+        new_sessions: Sequence[str],
+        prices: Iterable[str],
+        lock: Iterable[str] = (),
     ) -> Prepared:
-        # One statement after the locks (a statement sees what committed before it began, so the locks
-        # must be taken by an earlier one).
-        assert all(session_id in self._locked for session_id in new_sessions)
+        # A statement sees what committed before it began, so the read comes after the locks: in a
+        # statement of its own, or a function that runs it once they are granted (migration 011).
+        wanted = list(set(lock) - self._locked)
+        assert all(session_id in self._locked or session_id in wanted for session_id in new_sessions)
         asked = list(set(prices))
-        row = await self._db.fetchrow(
-            _READ_AHEAD,
+        read = (
             [event_id for event_id, _ in events],
             [event_type for _, event_type in events],
             list(new_sessions),
             asked,
         )
+        if wanted:
+            row = await self._db.fetchrow(_LOCK_AND_READ_AHEAD, wanted, *read)
+            self._locked.update(wanted)
+        else:
+            row = await self._db.fetchrow(_READ_AHEAD, *read)
         assert row is not None
         parked: dict[str, list[Parked]] = {}
         for session_id, seq, body in zip(row["parked_sessions"], row["parked_seqs"], row["parked_bodies"], strict=True):
@@ -407,10 +417,9 @@ async def _lock_and_read(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> P
 
 async def _lock_and_read_ahead(uow: PostgresUnitOfWork, batch: list[_Write[Any]]) -> Prepared:
     """For sessions to be registered: their locks, then whether they exist, their prices and what was
-    parked for them, in two round trips as a batch of events takes them."""
+    parked for them, in one round trip as a batch of events takes them."""
     ids = [write.session_id for write in batch]
-    await uow.lock_sessions(ids)
-    return await uow.read_ahead((), ids, {price for write in batch for price in write.prices})
+    return await uow.read_ahead((), ids, {price for write in batch for price in write.prices}, lock=ids)
 
 
 class _GatheredWrites:
