@@ -7,7 +7,6 @@ babel is pure data and formatting, so the domain stays free of I/O.
 from __future__ import annotations
 
 import copy
-import functools
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -68,7 +67,7 @@ def _locale(tag: str) -> Locale:
         return Locale.parse("en")
 
 
-@functools.lru_cache(maxsize=256)
+@lru_cache(maxsize=256)
 def is_known_locale(tag: str) -> bool:
     # Asked for every session registered; babel parses the tag anew each time.
     try:
