@@ -162,7 +162,9 @@ PAGE = """<!doctype html>
 <body>
   <p>Total: <output id="total"></output></p>
   <upsell-offer session="{session}" client-secret="{secret}" api="{api}"></upsell-offer>
-  <script src="{api}/v1/elements/upsell.js"></script>
+  <!-- The listeners before the component: its first read can answer before a later script runs (the
+       parser may yield after a script, and a refused preflight on loopback is back within a
+       millisecond). -->
   <script>
     window.changes = [];
     const offer = document.querySelector("upsell-offer");
@@ -174,6 +176,7 @@ PAGE = """<!doctype html>
     }});
     offer.addEventListener("upsell-error", (event) => {{ window.lastError = event.detail; }});
   </script>
+  <script src="{api}/v1/elements/upsell.js"></script>
 </body></html>
 """
 
