@@ -158,22 +158,24 @@ SETTLE_BEFORE_LETTING_GO = 5.0
 # Unpublished events of the relay's partitions, those on their way and the other events of their
 # sessions aside.
 # (An index scan in id order that stops at the limit: migration 010.)
-_READ = (
-    "select id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail,"
-    " partition from unpublished_outbox($1, $2::bigint[], $3::text[], $4::smallint[])"
-)
-_MARK = (
-    "update outbox set published_at = now() where id = any($1::bigint[])"
-    " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds"
-)
+_COLUMNS = "id, event_id, type, correlation_id, body, created_at, dead_letter_reason, dead_letter_detail, partition"
+_UNPUBLISHED = "unpublished_outbox($1, $2::bigint[], $3::text[], $4::smallint[])"
+_READ = f"select {_COLUMNS} from {_UNPUBLISHED}"
+
+
+def _marking(ids: str) -> str:
+    return (
+        f"update outbox set published_at = now() where id = any({ids}::bigint[])"
+        " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds"
+    )
+
+
+_MARK = _marking("$1")
 # The confirmed rows marked and the next rows read in one round trip. The read runs on the statement's
 # snapshot, from before the mark, so the rows being marked are passed among those on their way ($2).
 MARK_AND_READ = (
-    "with marked as (update outbox set published_at = now() where id = any($5::bigint[])"
-    " returning type, dead_letter_reason, extract(epoch from published_at - created_at)::float8 as seconds)"
-    " select 'read' as kind, id, event_id, type, correlation_id, body, created_at, dead_letter_reason,"
-    " dead_letter_detail, partition, null::float8 as seconds"
-    " from unpublished_outbox($1, $2::bigint[], $3::text[], $4::smallint[])"
+    f"with marked as ({_marking('$5')})"
+    f" select 'read' as kind, {_COLUMNS}, null::float8 as seconds from {_UNPUBLISHED}"
     " union all select 'marked', null, null, type, null, null, null, dead_letter_reason, null, null, seconds"
     " from marked order by kind desc, id"
 )

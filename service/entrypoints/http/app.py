@@ -18,7 +18,7 @@ from service.entrypoints.http import (
     session_routes,
     subscription_routes,
 )
-from service.entrypoints.http.cors import BROWSER_ACCESS, BROWSER_ROUTES, BrowserAccess, browser_access, preflights
+from service.entrypoints.http.cors import BROWSER_ACCESS, BROWSER_ROUTES, BrowserAccess, preflights
 from service.entrypoints.http.deps import DEPS, Deps
 from service.entrypoints.http.problems import ProblemError, problem_response, violation_errors
 from service.metrics import Metrics
@@ -155,8 +155,7 @@ def init_app(dependencies: Deps) -> web.Application:
     tables = [catalog_routes, session_routes, subscription_routes, element_routes, ops_routes]
     if dependencies.demo:
         tables.append(demo_routes)
-    access = browser_access(dependencies.cors_origins)
-    app[BROWSER_ACCESS] = access
+    access = app[BROWSER_ACCESS] = BrowserAccess(frozenset(dependencies.cors_origins))
     metrics = dependencies.metrics
     for table in tables:
         for route in table.routes:
@@ -164,7 +163,7 @@ def init_app(dependencies: Deps) -> web.Application:
             browser = access if (route.method, route.path) in BROWSER_ROUTES else None
             handler = served(route.handler, route.path, metrics, browser)
             web.RouteDef(route.method, route.path, handler, route.kwargs).register(app.router)
-    for method, path, preflight in preflights(access):
-        app.router.add_route(method, path, served(preflight, path, metrics, access))
+    for path, preflight in preflights():
+        app.router.add_route(hdrs.METH_OPTIONS, path, served(preflight, path, metrics, access))
     app.router.add_route(hdrs.METH_ANY, _ANY_PATH, served(_unmatched, UNMATCHED, metrics))
     return app

@@ -47,17 +47,13 @@ class BrowserAccess:
 BROWSER_ACCESS = web.AppKey("browser_access", BrowserAccess)
 
 
-def browser_access(origins: tuple[str, ...]) -> BrowserAccess:
-    return BrowserAccess(frozenset(origins))
-
-
-def preflights(access: BrowserAccess) -> list[tuple[str, str, Handler]]:
-    """The routes that answer preflights on the paths of BROWSER_ROUTES for the origins of `access` (none:
-    every preflight is refused): method, path and handler of each, to be added to the app."""
+def preflights() -> list[tuple[str, Handler]]:
+    """The paths of BROWSER_ROUTES with the handler that answers their preflights, for the origins of the
+    app's BROWSER_ACCESS (none: every preflight is refused)."""
     methods: dict[str, set[str]] = {}
     for method, path in sorted(BROWSER_ROUTES):
         methods.setdefault(path, set()).add(method)
-    return [(hdrs.METH_OPTIONS, path, _preflight(frozenset(allowed))) for path, allowed in methods.items()]
+    return [(path, _preflight(frozenset(allowed))) for path, allowed in methods.items()]
 
 
 def _preflight(methods: frozenset[str]) -> Handler:
