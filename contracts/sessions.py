@@ -102,6 +102,11 @@ class OptionDisplay(Struct):
     """One cycle and how often it bills: `$1,000.00/year`, `$300.00/3 months`, `￥12,000/年`."""
     amount_total: str
     """The session's total if this option is selected: `$1,050.00`."""
+    equivalent: str | None = None
+    """This option's price per the other option's interval and how often it bills, to compare the two:
+    `$83.33/month, billed yearly` on a yearly upsell of a monthly price (rounded half-up to the minor
+    unit), `$1,200.00/year, billed monthly` on that monthly price, `83,33 $/Monat, jährlich abgerechnet`
+    in de. Null where the two intervals are the same or have no exact ratio (week and month)."""
 
 
 class UpsellOption(Struct):

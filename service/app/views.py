@@ -19,6 +19,7 @@ from contracts.sessions import (
     UpsellOptions,
     UpsellView,
 )
+from service.domain.equivalent import format_equivalent
 from service.domain.money import format_money, format_per_interval
 from service.domain.offer import Option, options
 from service.domain.session import CheckoutSession, Discount, LineItem, LineTotal, Upsell, invoice
@@ -53,7 +54,7 @@ def _discount(applied: Discount, amount: int) -> DiscountView:
     )
 
 
-def _option(option: Option, currency: str, locale: str) -> UpsellOption:
+def _option(option: Option, other: Option, currency: str, locale: str) -> UpsellOption:
     recurring = option.recurring
     return UpsellOption(
         price=option.price.id,
@@ -67,6 +68,7 @@ def _option(option: Option, currency: str, locale: str) -> UpsellOption:
                 option.amount, currency, recurring.interval, recurring.interval_count, locale
             ),
             amount_total=format_money(option.amount_total, currency, locale),
+            equivalent=format_equivalent(option.amount, currency, recurring, other.recurring, locale),
         ),
     )
 
@@ -76,8 +78,8 @@ def _options(session: CheckoutSession) -> UpsellOptions | None:
     if both is None:
         return None
     return UpsellOptions(
-        _option(both.current, session.currency, session.locale),
-        _option(both.upsell, session.currency, session.locale),
+        _option(both.current, both.upsell, session.currency, session.locale),
+        _option(both.upsell, both.current, session.currency, session.locale),
     )
 
 

@@ -60,7 +60,8 @@ def allocate(total: int, weights: list[int]) -> list[int]:
 
 
 @lru_cache(maxsize=256)
-def _locale(tag: str) -> Locale:
+def babel_locale(tag: str) -> Locale:
+    """babel's locale for a session's tag (`en`, `de_CH`, `ja-JP`); English for a tag it does not know."""
     try:
         return Locale.parse(tag.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
@@ -86,7 +87,7 @@ def to_major(amount: int, currency: str) -> Decimal:
 @lru_cache(maxsize=8192)
 def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fraction: bool = False) -> str:
     """Formats minor units for a locale: `$1,234.50`; with `trim_zero_fraction`, `$200` for 20000."""
-    loc = _locale(locale)
+    loc = babel_locale(locale)
     pattern = copy.copy(parse_pattern(loc.currency_formats["standard"]))
     digits = exponent(currency)
     if trim_zero_fraction and amount % (10**digits) == 0:
@@ -98,7 +99,7 @@ def format_money(amount: int, currency: str, locale: str = "en", *, trim_zero_fr
 @lru_cache(maxsize=1024)
 def format_whole_percent(percent: int, locale: str = "en") -> str:
     """Formats a whole percentage for a locale: `16%` in en, `16 %` in de."""
-    return str(format_percent(Decimal(percent) / 100, locale=_locale(locale)))
+    return str(format_percent(Decimal(percent) / 100, locale=babel_locale(locale)))
 
 
 @lru_cache(maxsize=256)
@@ -110,7 +111,7 @@ def _per_interval_pattern(interval: str, count: int, locale: str) -> str:
     names one interval only in a pattern with its number (`1 year`), so the name is that pattern with
     the number taken out.
     """
-    loc = _locale(locale)
+    loc = babel_locale(locale)
     unit = f"duration-{interval}"
     compound = str(format_compound_unit("{0}", denominator_value="{1}", length="short", locale=loc))
     named = str(format_unit(count, unit, length="long", locale=loc))

@@ -21,21 +21,30 @@ _UNIT_RATIOS: dict[tuple[str, str], int] = {
 }
 
 
+def ratio(of: Recurring, per: Recurring) -> Fraction | None:
+    """How many `per` cycles one `of` cycle lasts, or None when the units have no exact ratio.
+
+    A year is 12 months, 52 weeks or 365 days, a week 7 days: one year lasts 4 cycles of 3 months, one
+    month 1/12 of a year; week to month is None.
+    """
+    if of.interval == per.interval:
+        units = Fraction(1)
+    elif (of.interval, per.interval) in _UNIT_RATIOS:
+        units = Fraction(_UNIT_RATIOS[(of.interval, per.interval)])
+    elif (per.interval, of.interval) in _UNIT_RATIOS:
+        units = Fraction(1, _UNIT_RATIOS[(per.interval, of.interval)])
+    else:
+        return None
+    return units * of.interval_count / per.interval_count
+
+
 def cycles(initial: Recurring, upsell: Recurring) -> int | None:
     """How many initial cycles fit in one upsell cycle, or None when there is no exact whole number.
 
     Month to year is 12, week to year 52, day to year 365, month to 3 months 3; week to month is None.
     """
-    if initial.interval == upsell.interval:
-        ratio = Fraction(1)
-    elif (upsell.interval, initial.interval) in _UNIT_RATIOS:
-        ratio = Fraction(_UNIT_RATIOS[(upsell.interval, initial.interval)])
-    elif (initial.interval, upsell.interval) in _UNIT_RATIOS:
-        ratio = Fraction(1, _UNIT_RATIOS[(initial.interval, upsell.interval)])
-    else:
-        return None
-    count = ratio * upsell.interval_count / initial.interval_count
-    return count.numerator if count.denominator == 1 else None
+    count = ratio(upsell, initial)
+    return None if count is None or count.denominator != 1 else count.numerator
 
 
 @dataclass(frozen=True, slots=True)
