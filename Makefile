@@ -27,17 +27,15 @@ services: install
 migrate: services
 	$(BIN)/upsell migrate
 
+# The service runs in the foreground (exec: Ctrl-C and SIGTERM reach it as they reach `upsell serve`);
+# beside it, deploy/run-hint.py prints where it listens and a first curl once /readyz answers, and ends
+# with the service if that comes first.
 run: migrate
 	@$(BIN)/upsell catalog apply deploy/catalog.example.yaml --if-empty
 	@test -s .upsell-admin-token || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > .upsell-admin-token
-	@echo
-	@echo "upsell listens on http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT) (admin token in .upsell-admin-token)"
-	@echo "try:  curl -s -H \"Authorization: Bearer \$$(cat .upsell-admin-token)\" -H 'Content-Type: application/json' \\"
-	@echo "        -d '{\"id\":\"cs_try_1\",\"mode\":\"subscription\",\"currency\":\"usd\",\"line_items\":[{\"price\":\"price_pro_monthly\"}]}' \\"
-	@echo "        http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT)/v1/checkout/sessions"
-	@echo "the demo checkout (UPSELL_DEMO=$(UPSELL_DEMO)): http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT)/demo/checkout"
-	@echo
-	@UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) $(BIN)/upsell serve
+	@$(BIN)/python deploy/run-hint.py $$$$ http://$(UPSELL_HTTP_HOST):$(UPSELL_HTTP_PORT) $(UPSELL_DEMO) & \
+		UPSELL_ADMIN_TOKEN="$${UPSELL_ADMIN_TOKEN:-$$(cat .upsell-admin-token)}" UPSELL_DEMO=$(UPSELL_DEMO) \
+		exec $(BIN)/upsell serve
 
 test: services browser prometheus asyncapi-schema kubectl
 	$(BIN)/pytest
