@@ -15,7 +15,7 @@ import structlog
 from contracts.events import LineItemsUpdated, SessionCompleted, UpsellEvaluated
 from contracts.sessions import DiscountInput, SessionInput, SessionView
 from service.app import views
-from service.app.errors import Conflict, InvalidInput, NotFound
+from service.app.errors import Conflict, InvalidInput, NotFound, UseCaseError
 from service.app.outgoing import emit
 from service.app.ports import UnitOfWork
 from service.app.prepared import NOTHING, Prepared
@@ -187,14 +187,19 @@ async def toggle_upsell(
 
 
 async def complete_session(
-    uow: UnitOfWork, session_id: str, payment: str | None, now: datetime
+    uow: UnitOfWork, session_id: str, payment: str | None, now: datetime, *, reference_required: bool = False
 ) -> domain.CheckoutSession:
-    """Completes a paid session once; later calls return it unchanged and publish nothing."""
+    """Completes a paid session once; later calls with the same payment (or none) return it unchanged and
+    publish nothing, one with another payment is refused naming the first."""
     session = await _locked(uow, session_id)
     try:
-        done = domain.complete(session, now, payment)
+        done = domain.complete(session, now, payment, reference_required=reference_required)
     except domain.SessionClosed as closed:
         raise Conflict(str(closed), f"session_{closed.status}") from None
+    except domain.PaymentMismatch as mismatch:
+        raise Conflict(str(mismatch), "payment_mismatch") from None
+    except domain.PaymentRequired as required:
+        raise UseCaseError(str(required), "payment_required") from None
     if done is not session:
         await uow.sessions.save(done)
         for applied in done.discounts:

@@ -111,16 +111,36 @@ def toggle(session: CheckoutSession, selected: bool, now: datetime) -> CheckoutS
     )
 
 
-def complete(session: CheckoutSession, now: datetime, payment: str | None) -> CheckoutSession:
-    """Marks a paid session complete; a complete session stays as it is.
+class PaymentMismatch(Exception):
+    """A complete session was reported paid again, by another payment: its first one is named."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__(f"the session was completed by payment {first!r}")
+        self.first = first
+
+
+class PaymentRequired(Exception):
+    """A session that charges today was to complete with no payment reference."""
+
+
+def complete(
+    session: CheckoutSession, now: datetime, payment: str | None, *, reference_required: bool = False
+) -> CheckoutSession:
+    """Marks a paid session complete; a complete session stays as it is, when it is reported paid by
+    the payment that completed it or by none.
 
     Payment is the source of truth: an open session whose `expires_at` has passed still completes,
-    since the buyer has paid. Only a session expired explicitly refuses.
+    since the buyer has paid. Only a session expired explicitly refuses. With `reference_required`, a
+    session that charges today does not complete without its payment's reference.
     """
     if session.status == "complete":
+        if payment is not None and session.payment is not None and payment != session.payment:
+            raise PaymentMismatch(session.payment)
         return session
     if session.status == "expired":
         raise SessionClosed("expired")
+    if reference_required and payment is None and due_today(session) > 0:
+        raise PaymentRequired("this session charges today: send the reference of its payment")
     return dataclasses.replace(
         session, status="complete", completed_at=now, payment=payment, version=session.version + 1
     )
@@ -190,3 +210,10 @@ def upsell_added(session: CheckoutSession) -> int:
     if not session.upsell.selected:
         return 0
     return invoice(session).total - invoice(session, selected=False).total
+
+
+def due_today(session: CheckoutSession) -> int:
+    """What the buyer pays at checkout: every line after its discount, but recurring lines under a trial,
+    which bill when it ends (one-time lines such as a setup fee are charged today all the same)."""
+    trial = bool(session.trial_period_days)
+    return sum(line.total for line in invoice(session).lines if not (trial and line.item.price.recurring is not None))

@@ -14,10 +14,13 @@ from service.domain.session import (
     CheckoutSession,
     Discount,
     LineItem,
+    PaymentMismatch,
+    PaymentRequired,
     SessionClosed,
     Upsell,
     UpsellUnavailable,
     complete,
+    due_today,
     expire,
     invoice,
     toggle,
@@ -134,7 +137,37 @@ def test_complete_once() -> None:
     assert done.completed_at == NOW
     assert done.payment == "pi_1"
     assert done.upsell.selected
-    assert complete(done, NOW + timedelta(minutes=1), "pi_2") is done
+    assert complete(done, NOW + timedelta(minutes=1), "pi_1") is done
+    assert complete(done, NOW + timedelta(minutes=1), None) is done
+
+
+def test_a_second_completion_by_another_payment_names_the_first() -> None:
+    done = complete(make_session(), NOW, "pi_123")
+    with pytest.raises(PaymentMismatch) as mismatch:
+        complete(done, NOW, "pi_999")
+    assert mismatch.value.first == "pi_123"
+
+
+def test_what_is_due_today_leaves_out_recurring_lines_under_a_trial() -> None:
+    # The setup fee is charged at checkout; the plan bills when the 14-day trial ends.
+    session = make_session(coupons=())
+    assert due_today(session) == invoice(session).lines[1].total > 0
+    assert due_today(replace(session, trial_period_days=None)) == invoice(session).total
+
+
+def test_a_session_that_charges_today_needs_its_payment_reference() -> None:
+    with pytest.raises(PaymentRequired):
+        complete(make_session(), NOW, None, reference_required=True)
+    assert complete(make_session(), NOW, "pi_1", reference_required=True).status == "complete"
+    # Without the requirement (a payment event is itself the payment's word), it completes.
+    assert complete(make_session(), NOW, None).status == "complete"
+
+
+def test_a_session_with_nothing_due_today_completes_without_a_reference() -> None:
+    free = make_session(coupons=())
+    free = replace(free, line_items=free.line_items[:1])
+    assert due_today(free) == 0
+    assert complete(free, NOW, None, reference_required=True).status == "complete"
 
 
 def test_complete_after_expires_at_still_completes_a_paid_open_session() -> None:

@@ -121,9 +121,13 @@ class Authenticator:
     def bearer(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise _unauthenticated("send `Authorization: Bearer <token>`")
-        return token.strip()
+        if not (token.isascii() and token.isprintable()):
+            # Every token this service issues is printable ASCII; other bytes cannot be one of them.
+            raise _unauthenticated("the token is not a valid API key or client secret")
+        return token
 
     async def api_key(self, token: str) -> Principal | None:
         """The bootstrap admin token, or a live API key; keys are looked up by digest, never by secret."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -12,11 +13,13 @@ from aiohttp import web
 from contracts.catalog import Id
 from contracts.problems import FieldError, Problem
 from service.domain.catalog import Violation
+from service.entrypoints.http.bodies import shaped
 
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
-_raw = msgspec.json.Decoder()
+# Fractions as decimals: a percent keeps every digit it was written with, and `3623.0` can be an integer.
+_raw = msgspec.json.Decoder(float_hook=Decimal)
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -75,14 +78,23 @@ def every_field_error(raw: Any, kind: type[Any]) -> list[FieldError]:
 
 
 def decode_body(body: bytes, kind: type[T]) -> T:
-    """Decodes a JSON body: 400 when it is not JSON, 422 listing every failing field when it is invalid."""
+    """Decodes a JSON body: 400 when it is not JSON, 422 listing every unknown and every failing field
+    when it does not match `kind`."""
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as invalid:
-        errors = every_field_error(_raw.decode(body), kind) or [_field_error(invalid, "$")]
-        raise ProblemError(422, "invalid_body", "the body does not match the schema", errors) from None
+        raw = _raw.decode(body)
     except msgspec.DecodeError as malformed:
         raise ProblemError(400, "malformed_json", f"the body is not valid JSON: {malformed}") from None
+    except RecursionError:
+        raise ProblemError(400, "malformed_json", "the body is nested too deeply") from None
+    shape = shaped(raw, kind)
+    errors = [FieldError(path, "unknown_field", "this field is not part of the request") for path in shape.unknown]
+    try:
+        decoded = msgspec.convert(shape.value, kind)
+    except msgspec.ValidationError as invalid:
+        errors += every_field_error(shape.value, kind) or [_field_error(invalid, "$")]
+    if errors:
+        raise ProblemError(422, "invalid_body", "the body does not match the schema", errors)
+    return decoded
 
 
 def path_key(request: web.Request, name: str = "id") -> str:

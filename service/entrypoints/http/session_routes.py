@@ -112,7 +112,7 @@ async def complete_session(request: web.Request) -> web.Response:
     payment = decode_body(body, CompleteRequest).reference if body.strip() else None
     now = d.clock()
     async with d.new_uow() as uow:
-        session = await checkout.complete_session(uow, session_id, payment, now)
+        session = await checkout.complete_session(uow, session_id, payment, now, reference_required=True)
     return json_response(views.completed_view(session, now))
 
 
