@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -104,11 +105,7 @@ class ApiKeys(Protocol):
 
 
 class UpgradeOrders(Protocol):
-    async def add(self, order: UpgradeOrder, idempotency_key: str | None) -> bool:
-        """Inserts the order; False when its placer already used the idempotency key."""
-        ...
-
-    async def find(self, placed_by: str, idempotency_key: str) -> UpgradeOrder | None: ...
+    async def add(self, order: UpgradeOrder) -> None: ...
 
 
 class UpgradeLinks(Protocol):
@@ -131,6 +128,29 @@ class Reports(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """The answer to a request sent with an Idempotency-Key, kept for its retries: `sealed` is its body,
+    readable only with the key of the caller who sent it."""
+
+    owner: str
+    key: str
+    fingerprint: bytes
+    status: int
+    sealed: bytes
+    created: datetime
+
+
+class IdempotentAnswers(Protocol):
+    async def find(self, owner: str, key: str, since: datetime) -> KeptAnswer | None:
+        """The answer kept for `owner`'s `key` at `since` or later."""
+        ...
+
+    async def keep(self, answer: KeptAnswer, expired_before: datetime) -> None:
+        """Keeps an answer, in place of one for the same key kept before `expired_before`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction around one use case: everything it writes commits together or not at all."""
 
@@ -148,6 +168,7 @@ class UnitOfWork(Protocol):
     upgrade_orders: UpgradeOrders
     upgrade_links: UpgradeLinks
     reports: Reports
+    idempotent_answers: IdempotentAnswers
 
     async def lock_session(self, session_id: str) -> None:
         """Serializes the work on one session across processes until the transaction ends."""

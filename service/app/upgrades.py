@@ -85,18 +85,10 @@ async def place_order(
     subscription_id: str,
     request: OrderRequest,
     placed_by: str,
-    idempotency_key: str | None,
     now: datetime,
-) -> tuple[UpgradeOrder, bool]:
-    """Places an upgrade order, updates the subscription and announces it; a retry returns the first order.
-
-    Returns the order and whether it was placed by this call.
-    """
+) -> UpgradeOrder:
+    """Places an upgrade order, updates the subscription and announces it."""
     await uow.lock_session(f"subscription:{subscription_id}")
-    if idempotency_key is not None and (placed := await uow.upgrade_orders.find(placed_by, idempotency_key)):
-        if placed.subscription != subscription_id:
-            raise Conflict("this Idempotency-Key was used for another subscription", "idempotency_key_reused")
-        return placed, False
     subscription = await get_subscription(uow, subscription_id)
     if subscription.status not in CHANGEABLE:
         raise _refuse("subscription_not_active", f"a {subscription.status} subscription cannot be upgraded")
@@ -135,9 +127,7 @@ async def place_order(
         upgrade_path=path.id,
         promotion_code=request.promotion_code,
     )
-    if not await uow.upgrade_orders.add(order, idempotency_key):
-        # The same key, at the same moment, for another subscription: this transaction rolls back.
-        raise Conflict("this Idempotency-Key was used for another order", "idempotency_key_reused")
+    await uow.upgrade_orders.add(order)
     # The limit was read before; the count is taken atomically here, and an order that lost the race
     # for the last redemption is refused and rolled back with everything it wrote.
     if request.promotion_code is not None and not await uow.promotion_codes.redeem(request.promotion_code):
@@ -156,7 +146,7 @@ async def place_order(
         ),
     )
     await emit(uow.outbox, UpgradeOrderCreated, to_contract(order, UpgradeOrderBody), subscription_id, now)
-    return order, True
+    return order
 
 
 # Upgrade links: the token is `<id>.<signature>`, the signature an HMAC-SHA256 over the id, the path,
@@ -219,6 +209,6 @@ async def accept_link(uow: UnitOfWork, token: str, secret: str, request: OrderRe
     """Places the link's upgrade order and uses the link up, in one transaction."""
     link = await _link(uow, token, secret, now, for_update=True)
     path_request = dataclasses.replace(request, upgrade_path=link.upgrade_path, to_price=None, quantity=None)
-    order, _ = await place_order(uow, link.subscription, path_request, f"upgrade_link:{link.id}", None, now)
+    order = await place_order(uow, link.subscription, path_request, f"upgrade_link:{link.id}", now)
     await uow.upgrade_links.use(link.id, order.id, now)
     return order

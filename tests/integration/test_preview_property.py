@@ -81,7 +81,7 @@ async def _check(url: str, case: tuple[Subscription, str, int, UpgradePricing, s
             preview = await subscriptions.change_preview(uow, twin, target, quantity, code, at)
         request = upgrades.OrderRequest("current", to_price=target, quantity=quantity, promotion_code=code)
         async with new_uow() as uow:
-            order, _ = await upgrades.place_order(uow, twin, request, "property", None, at)
+            order = await upgrades.place_order(uow, twin, request, "property", at)
         async with new_uow() as uow:
             after = await subscriptions.get_subscription(uow, twin)
         assert (after.price, after.quantity) == (target, quantity)

@@ -489,8 +489,8 @@ async def test_upgrade_order_matches_preview_and_is_idempotent(pool: asyncpg.Poo
         assert placed["id"].startswith("uo_")
 
         retry = await order(client, "sub_u", request, key)
-        assert retry.status == 200
-        assert (await retry.json())["id"] == placed["id"]
+        assert retry.status == 201
+        assert await retry.json() == placed
 
         mirror = await (await client.get("/v1/subscriptions/sub_u", headers=ADMIN)).json()
         assert mirror["price"] == "price_premium_monthly"
@@ -501,7 +501,7 @@ async def test_upgrade_order_matches_preview_and_is_idempotent(pool: asyncpg.Poo
         )
         assert await problem(exhausted, 422) == "promotion_code_exhausted"
         reused = await order(client, "sub_u2", request, key)
-        assert await problem(reused, 409) == "idempotency_key_reused"
+        assert await problem(reused, 422) == "idempotency_key_reused"
 
     assert await outbox_types(pool, "sub_u") == ["upgrade_order.created"]
     assert await outbox_types(pool, "sub_u2") == []

@@ -89,8 +89,8 @@ async def test_preview_equals_the_order_and_a_retry_places_nothing_more(
     first = await placed.json()
     assert first["amount_due_now"] == round(quoted["amount_due_now"] * 0.9)  # the path's 10% off
     again = await http.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=headers)
-    assert again.status == 200
-    assert (await again.json())["id"] == first["id"]
+    assert (again.status, again.headers["Idempotent-Replayed"]) == (201, "true")
+    assert await again.json() == first
     assert await outbox_types(pool, "sub_1") == ["upgrade_order.created"]
     stored = await (await http.get("/v1/subscriptions/sub_1", headers=ADMIN)).json()
     assert (stored["price"], stored["quantity"]) == ("price_team_monthly", 8)

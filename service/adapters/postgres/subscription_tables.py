@@ -14,7 +14,6 @@ from service.adapters.postgres.statements import Statements
 from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
-_order_decoder = msgspec.json.Decoder(UpgradeOrder)
 
 
 class UpgradePathTable(DocumentTable[UpgradePath]):
@@ -58,28 +57,18 @@ class UpgradeOrderTable:
     def __init__(self, conn: Statements) -> None:
         self._conn = conn
 
-    async def add(self, order: UpgradeOrder, idempotency_key: str | None) -> bool:
-        """Inserts the order; False when this caller already placed one with the same key."""
-        inserted = await self._conn.fetchval(
-            "insert into upgrade_orders"
-            " (id, subscription, currency, amount_due_now, placed_by, idempotency_key, body, created_at)"
-            " values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing returning true",
+    async def add(self, order: UpgradeOrder) -> None:
+        await self._conn.execute(
+            "insert into upgrade_orders (id, subscription, currency, amount_due_now, placed_by, body, created_at)"
+            " values ($1, $2, $3, $4, $5, $6, $7)",
             order.id,
             order.subscription,
             order.currency,
             order.amount_due_now,
             order.placed_by,
-            idempotency_key,
             msgspec.json.encode(order).decode(),
             order.created,
         )
-        return bool(inserted)
-
-    async def find(self, placed_by: str, idempotency_key: str) -> UpgradeOrder | None:
-        body = await self._conn.fetchval(
-            "select body from upgrade_orders where placed_by = $1 and idempotency_key = $2", placed_by, idempotency_key
-        )
-        return None if body is None else _order_decoder.decode(body)
 
 
 class UpgradeLinkTable:

@@ -16,6 +16,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
+from service.adapters.postgres.idempotency import IdempotentAnswerTable
 from service.adapters.postgres.outbox import OutboxTable
 from service.adapters.postgres.repositories import (
     DocumentTable,
@@ -40,6 +41,7 @@ from service.app.errors import InvalidInput
 from service.app.ports import (
     ApiKeys,
     Documents,
+    IdempotentAnswers,
     Inbox,
     Outbox,
     ParkedEvents,
@@ -117,6 +119,7 @@ class PostgresUnitOfWork:
     upgrade_orders: UpgradeOrders
     upgrade_links: UpgradeLinks
     reports: Reports
+    idempotent_answers: IdempotentAnswers
 
     def __init__(
         self,
@@ -168,6 +171,7 @@ class PostgresUnitOfWork:
         self.upgrade_orders = UpgradeOrderTable(c)
         self.upgrade_links = UpgradeLinkTable(c)
         self.reports = ReportQueries(c)
+        self.idempotent_answers = IdempotentAnswerTable(c)
         return self
 
     async def __aexit__(

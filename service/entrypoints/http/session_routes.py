@@ -17,6 +17,7 @@ from service.app.ports import UnitOfWork
 from service.app.prepared import Prepared
 from service.entrypoints.http.auth import CLIENT_SECRET_PREFIX, digest, new_client_secret
 from service.entrypoints.http.deps import deps
+from service.entrypoints.http.idempotency import answered_once, idempotency_key
 from service.entrypoints.http.problems import ProblemError, decode_body
 from service.entrypoints.http.responses import encode, json_response
 from service.entrypoints.http.session_cache import MAX_AGE, CachedSession
@@ -43,18 +44,27 @@ def _require_secret(stored: bytes | None, secret: str) -> None:
 @routes.post("/v1/checkout/sessions")
 async def create_session(request: web.Request) -> web.Response:
     d = deps(request)
-    await d.auth.require(request, "backend")
+    principal = await d.auth.require(request, "backend")
     data = decode_body(await request.read(), SessionInput)
     structlog.contextvars.bind_contextvars(session_id=data.id)
     secret, secret_hash = new_client_secret()
     now = d.clock()
 
+    def created(registered: Registered) -> web.Response:
+        return json_response(views.extended(registered.view, CreatedSession, client_secret=secret), 201)
+
+    if idempotency_key(request) is not None:
+
+        async def once(uow: UnitOfWork) -> web.Response:
+            return created(await register(uow, data, now, secret_hash))
+
+        return await answered_once(request, principal.name, once)
+
     def work(uow: UnitOfWork, prepared: Prepared) -> Awaitable[Registered]:
         return register(uow, data, now, secret_hash, prepared=prepared)
 
     prices = [item.price for item in data.line_items]
-    registered = await d.new_uow.gathered_registration(data.id, prices, work)
-    return json_response(views.extended(registered.view, CreatedSession, client_secret=secret), 201)
+    return created(await d.new_uow.gathered_registration(data.id, prices, work))
 
 
 @routes.get("/v1/checkout/sessions/{id}")
@@ -106,14 +116,17 @@ async def toggle_upsell(request: web.Request) -> web.Response:
 @routes.post("/v1/checkout/sessions/{id}/complete")
 async def complete_session(request: web.Request) -> web.Response:
     d = deps(request)
-    await d.auth.require(request, "backend")
+    principal = await d.auth.require(request, "backend")
     session_id = request.match_info["id"]
     body = await request.read()
     payment = decode_body(body, CompleteRequest).reference if body.strip() else None
     now = d.clock()
-    async with d.new_uow() as uow:
+
+    async def work(uow: UnitOfWork) -> web.Response:
         session = await checkout.complete_session(uow, session_id, payment, now, reference_required=True)
-    return json_response(views.completed_view(session, now))
+        return json_response(views.completed_view(session, now))
+
+    return await answered_once(request, principal.name, work)
 
 
 @routes.post("/v1/checkout/sessions/{id}/client-secret")

@@ -14,15 +14,16 @@ from contracts import subscriptions as s
 from contracts.catalog import in_utc
 from service.app import subscriptions, upgrades
 from service.app.mapping import to_contract, to_domain
+from service.app.ports import UnitOfWork
 from service.app.reports import summary
 from service.domain.subscriptions import Subscription
 from service.entrypoints.http.auth import new_api_key_secret
 from service.entrypoints.http.deps import Deps, deps
+from service.entrypoints.http.idempotency import answered_once
 from service.entrypoints.http.problems import ProblemError, decode_body, path_key
 from service.entrypoints.http.responses import json_response
 
 routes = web.RouteTableDef()
-IDEMPOTENCY_KEY = "Idempotency-Key"
 # Instants a billing question can be about; outside them calendar arithmetic would overflow.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -55,14 +56,17 @@ def _link_secret(d: Deps) -> str:
 @routes.post("/v1/api-keys")
 async def create_api_key(request: web.Request) -> web.Response:
     d = deps(request)
-    await d.auth.require(request, "admin")
+    principal = await d.auth.require(request, "admin")
     body = decode_body(await request.read(), s.ApiKeyInput)
     key_id = f"key_{secrets.token_hex(8)}"
     secret, secret_hash = new_api_key_secret()
     roles = sorted(set(body.roles))
-    async with d.new_uow() as uow:
+
+    async def work(uow: UnitOfWork) -> web.Response:
         await uow.api_keys.add(key_id, body.name, list(roles), secret_hash)
-    return json_response(s.ApiKey(key_id, body.name, roles, secret), 201)
+        return json_response(s.ApiKey(key_id, body.name, roles, secret), 201)
+
+    return await answered_once(request, principal.name, work)
 
 
 @routes.delete("/v1/api-keys/{id}")
@@ -149,28 +153,29 @@ async def place_upgrade_order(request: web.Request) -> web.Response:
     d = deps(request)
     principal = await d.auth.require(request, "operator")
     body = decode_body(await request.read(), s.UpgradeOrderRequest)
-    key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
-        raise ProblemError(422, "invalid_idempotency_key", "an Idempotency-Key has 1 to 255 printable ASCII characters")
-    async with d.new_uow() as uow:
-        order, placed = await upgrades.place_order(
-            uow, path_key(request), _order_request(body), principal.name, key, d.clock()
-        )
-    return json_response(to_contract(order, s.UpgradeOrder), 201 if placed else 200)
+    subscription = path_key(request)
+
+    async def work(uow: UnitOfWork) -> web.Response:
+        order = await upgrades.place_order(uow, subscription, _order_request(body), principal.name, d.clock())
+        return json_response(to_contract(order, s.UpgradeOrder), 201)
+
+    return await answered_once(request, principal.name, work)
 
 
 @routes.post("/v1/upgrade-paths/{id}/links")
 async def create_upgrade_link(request: web.Request) -> web.Response:
     d = deps(request)
-    await d.auth.require(request, "backend", "operator")
+    principal = await d.auth.require(request, "backend", "operator")
     secret = _link_secret(d)
     body = decode_body(await request.read(), s.UpgradeLinkRequest)
-    async with d.new_uow() as uow:
-        token, expires_at = await upgrades.create_link(
-            uow, path_key(request), body.subscription, body.expires_in, secret, d.clock()
-        )
+    path = path_key(request)
     base = (d.public_url or f"{request.scheme}://{request.host}").rstrip("/")
-    return json_response(s.UpgradeLink(token, f"{base}/v1/upgrade-links/{token}", expires_at), 201)
+
+    async def work(uow: UnitOfWork) -> web.Response:
+        token, expires_at = await upgrades.create_link(uow, path, body.subscription, body.expires_in, secret, d.clock())
+        return json_response(s.UpgradeLink(token, f"{base}/v1/upgrade-links/{token}", expires_at), 201)
+
+    return await answered_once(request, principal.name, work)
 
 
 @routes.get("/v1/upgrade-links/{token}")
