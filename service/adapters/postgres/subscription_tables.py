@@ -15,7 +15,6 @@ from service.domain.reports import SessionFacts, UpgradeOrderFacts
 from service.domain.subscriptions import UpgradeLinkRecord, UpgradeOrder, UpgradePath
 
 
-
 class UpgradePathTable(DocumentTable[UpgradePath]):
     def __init__(self, conn: Statements) -> None:
         super().__init__(conn, "upgrade_paths", UpgradePath)
