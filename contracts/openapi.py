@@ -187,6 +187,46 @@ OPERATIONS: list[Operation] = [
 ]
 
 
+_ID = msgspec.json.schema(c.Id)
+_PATH_KEYS: dict[str, dict[str, Any]] = {
+    "id": _ID,
+    # `<link id>.<signature>`: base64url text and a dot.
+    "token": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": "^[A-Za-z0-9_.\\-]+$"},
+}
+_INSTANT = {"type": "string", "format": "date-time"}
+
+
+def _query(name: str, required: bool, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": _INSTANT, "description": description}
+
+
+_AT = _query("at", False, "The instant the answer is for (RFC 3339 with a time zone); now by default.")
+QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/v1/subscriptions/{id}/change-options"): [_AT],
+    ("post", "/v1/subscriptions/{id}/change-preview"): [_AT],
+    ("get", "/v1/reports/summary"): [
+        _query("from", True, "Start of the range, included (RFC 3339 with a time zone)."),
+        _query("to", True, "End of the range, excluded; after `from`."),
+    ],
+}
+IDEMPOTENT = {
+    ("post", "/v1/checkout/sessions"),
+    ("post", "/v1/checkout/sessions/{id}/complete"),
+    ("post", "/v1/api-keys"),
+    ("post", "/v1/subscriptions/{id}/upgrade-orders"),
+    ("post", "/v1/upgrade-paths/{id}/links"),
+}
+"""The POSTs that create or complete, which take an Idempotency-Key."""
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and body gets the first answer again (kept 24 hours, header "
+    "Idempotent-Replayed: true); the same key with another request is 422 idempotency_key_reused.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
+
+
 def _ref(kind: type[Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{kind.__name__}"}
 
@@ -202,8 +242,6 @@ def _operation(op: Operation) -> dict[str, Any]:
     if method == "put":
         # Idempotent upserts: 201 when the resource was created, 200 when it was replaced or unchanged.
         responses = {"200": ok, "201": {**ok, "description": "Created"}}
-    if path.endswith("/upgrade-orders"):
-        responses["200"] = {**ok, "description": "The order placed before with the same Idempotency-Key"}
     responses["default"] = {
         "description": "A problem",
         "content": {"application/problem+json": {"schema": _ref(Problem)}},
@@ -215,9 +253,14 @@ def _operation(op: Operation) -> dict[str, Any]:
         "security": [] if roles == "anyone with the token" else [{"bearer": []}],
         "responses": responses,
     }
-    names = re.findall(r"{(\w+)}", path)
-    if names:
-        body["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+    parameters = [
+        {"name": n, "in": "path", "required": True, "schema": _PATH_KEYS[n]} for n in re.findall(r"{(\w+)}", path)
+    ]
+    parameters += QUERIES.get((method, path), [])
+    if (method, path) in IDEMPOTENT:
+        parameters.append(_IDEMPOTENCY_KEY)
+    if parameters:
+        body["parameters"] = parameters
     if request is not None:
         body["requestBody"] = {
             "required": method != "post" or not path.endswith(("/complete", "/accept")),
@@ -261,6 +304,11 @@ def openapi() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         sorted(kinds, key=lambda k: k.__name__), ref_template="#/components/schemas/{name}"
     )
+    for schema in components.values():
+        if schema.get("type") == "object":
+            # Request bodies with other fields are refused (a typo must not drop a coupon silently), and
+            # answers carry exactly these.
+            schema["additionalProperties"] = False
     paths: dict[str, Any] = {**_ops_paths(), "/v1/elements/upsell.js": _element_path()}
     for op in OPERATIONS:
         paths.setdefault(op[1], {})[op[0]] = _operation(op)
