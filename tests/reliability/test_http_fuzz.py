@@ -27,9 +27,12 @@ async def test_generated_requests_get_no_5xx_and_answers_match_the_document(flee
     # Installed with the dev extra, as `make test` does: missing, the test fails rather than skips.
     assert SCHEMATHESIS is not None, "schemathesis is missing: run `make install`"
     server = await fleet.start()
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{server.base}/v1/api-keys", json={"name": "fuzz", "roles": ["backend"]}, headers=server.admin
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.base}/v1/api-keys", json={"name": "fuzz", "roles": ["backend"]}, headers=server.admin
+        ) as response,
+    ):
         backend = (await response.json())["secret"]
     fleet.secrets.add(backend)
     summaries = []
