@@ -9,13 +9,14 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
 
 from tests.process import Server, apply_example_catalog, free_port, service_env, start, wait_ready
 
@@ -47,6 +48,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    # Each test starts its own service: its first answers (a cold process, babel's locale data) on a
+    # busy two-core machine can take longer than Playwright's 5 s default.
+    expect.set_options(timeout=15_000)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield launched
@@ -100,6 +104,18 @@ class Running:
             assert answer.status == 201, await answer.text()
             body = await answer.json()
             return str(body["id"]), str(body["client_secret"])
+
+    async def complete(self, session_id: str) -> None:
+        """Completes a session as a merchant's backend does once the payment went through."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base}/v1/checkout/sessions/{session_id}/complete",
+                json={"payment": "pi_browser"},
+                headers=self.server.admin,
+            ) as answer,
+        ):
+            assert answer.status == 200, await answer.text()
 
     async def view(self, session_id: str) -> dict[str, Any]:
         async with (
@@ -236,3 +252,24 @@ async def open_checkout(
     shop.secrets[session_id] = secret
     await watched.page.goto(shop.other_url(session_id) if other_origin else shop.url(session_id))
     return session_id, secret
+
+
+# axe-core as its Python package ships it; injected into the page under test.
+AXE = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+async def axe_violations(page: Page, within: str | None = None, tags: list[str] | None = None) -> list[str]:
+    """What axe-core finds on the page (or inside the `within` selector): one line per rule broken, with
+    the elements that break it. `tags` limits the rules (the WCAG A and AA ones, say); all by default."""
+    await page.evaluate(AXE)
+    options: dict[str, Any] = {"resultTypes": ["violations"]}
+    if tags is not None:
+        options["runOnly"] = {"type": "tag", "values": tags}
+    results: dict[str, Any] = await page.evaluate(
+        "([within, options]) => axe.run(within ?? document, options)", [within, options]
+    )
+    return [
+        f"{found['id']} ({found['impact']}): {[node['target'] for node in found['nodes']]} {found['help']}"
+        for found in results["violations"]
+    ]

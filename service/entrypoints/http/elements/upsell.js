@@ -4,12 +4,13 @@
   "use strict";
   if (!window.customElements || window.customElements.get("upsell-offer")) return;
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   // Messages in the order of KEYS; amounts and intervals come formatted from the service.
-  var KEYS = ["offer", "save", "total", "expired", "complete", "unavailable", "failed", "unreadable"];
+  var KEYS = ["offer", "kicker", "save", "total", "expired", "complete", "unavailable", "failed", "unreadable"];
   var TEXT = {
     en: [
       "Pay {upsell} instead of {current}",
+      "Special offer",
       "Save {savings}",
       "Total today: {total}",
       "This checkout has expired.",
@@ -20,6 +21,7 @@
     ],
     de: [
       "{upsell} statt {current} zahlen",
+      "Sonderangebot",
       "{savings} sparen",
       "Heute fällig: {total}",
       "Dieser Checkout ist abgelaufen.",
@@ -30,6 +32,7 @@
     ],
     fr: [
       "Payer {upsell} au lieu de {current}",
+      "Offre spéciale",
       "Économisez {savings}",
       "Total aujourd’hui : {total}",
       "Cette session de paiement a expiré.",
@@ -40,6 +43,7 @@
     ],
     ja: [
       "{current}ではなく{upsell}で支払う",
+      "特別オファー",
       "{savings}お得",
       "本日のお支払い: {total}",
       "このチェックアウトは有効期限が切れています。",
@@ -53,19 +57,36 @@
   // Where this script came from: the default for `api`.
   var SCRIPT = document.currentScript && document.currentScript.src;
   var DEFAULT_API = SCRIPT ? SCRIPT.replace(/\/v1\/elements\/[^/]*$/, "") : "";
-  var P = ":where(upsell-offer) .upsell-offer";
+  // Every default is inside :where(), of no specificity, so any rule of the page wins over it.
+  var GREY = "#595959";
   var STYLE = [
-    "{display:grid;grid-template-columns:auto 1fr;gap:.25em .75em;align-items:center}",
-    "[hidden]{display:none}",
-    "__switch{width:2.75em;height:1.5em;padding:0;border:0;border-radius:1em;background:#767676;position:relative}",
+    "{display:grid;grid-template-columns:auto 1fr;gap:.3em .75em;align-items:center;padding:.75em 1em;" +
+      "border:2px solid #0a7b34;border-radius:.5em;background:#fff;color:#1d2330}",
+    "__head{grid-column:1/-1;display:flex;flex-wrap:wrap;align-items:center;gap:.25em .6em;margin:0}",
+    "__kicker{font-size:.8em;font-weight:700;letter-spacing:.05em;text-transform:uppercase;color:#0a6b2e}",
+    "__savings{padding:.1em .6em;border-radius:1em;background:#0a7b34;color:#fff;font-weight:700}",
+    "__switch{width:2.75em;height:1.5em;padding:0;border:0;border-radius:1em;background:#767676;position:relative;cursor:pointer}",
     "__switch::after{content:'';position:absolute;top:.2em;left:.2em;width:1.1em;height:1.1em;border-radius:50%;background:#fff}",
     "__switch[aria-checked=true]{background:#0a7b34}",
     "__switch[aria-checked=true]::after{left:1.45em}",
-    "__switch:disabled{opacity:.5}",
-    "__savings{font-weight:bold}",
-    "__savings,.upsell-offer__total,.upsell-offer__message{grid-column:2}",
-    "__message:empty{display:none}"
-  ].map(function (rule) { return P + rule; }).join("");
+    "__switch:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
+    "__switch:disabled{background:#c4c4c4;cursor:not-allowed}",
+    "__label{font-weight:600;cursor:pointer}",
+    "__equivalent,.upsell-offer__total{grid-column:2}",
+    "__equivalent{color:#3d4451}",
+    "__message{grid-column:1/-1;margin:.25em 0 0;padding:.5em .75em;border-left:4px solid #8a5a00;background:#fff8e5;color:#1d2330}",
+    "__message[role=alert]{border-color:#b3261e;background:#fdecea}",
+    "__message:empty{display:none}",
+    "--closed{border-color:#8c8c8c;background:#f3f3f3;color:" + GREY + "}",
+    "--closed .upsell-offer__kicker,.upsell-offer--closed .upsell-offer__equivalent{color:" + GREY + "}",
+    "--closed .upsell-offer__label{text-decoration:line-through;cursor:default}",
+    "--closed .upsell-offer__savings{background:" + GREY + "}",
+    "__equivalent:empty{display:none}",
+    "[hidden],.upsell-offer [hidden]{display:none}"
+  ].map(function (rule) {
+    // A pseudo-element is not allowed inside :where(), so it goes after it.
+    return ":where(upsell-offer .upsell-offer" + rule.replace(/(::\w+)?\{/, function (all, after) { return ")" + (after || "") + "{"; });
+  }).join("");
   var counter = 0;
   var styled = null;
 
@@ -91,6 +112,7 @@
     #secret = null;
     #view = null;
     #busy = false;
+    #closed = false;
     #parts = null;
 
     set clientSecret(value) {
@@ -137,25 +159,26 @@
     async #load() {
       if (!this.isConnected || !this.#secret || !this.getAttribute("session")) return;
       this.#build();
+      this.#open();
       var response;
       try {
         response = await this.#request("GET");
       } catch (error) {
-        return this.#fail(0, null, "unreadable");
+        return this.#unreadable(0, null);
       }
-      if (!response.ok) return this.#fail(response.status, await this.#code(response), "unreadable");
+      if (!response.ok) return this.#unreadable(response.status, await this.#code(response));
       this.#render(await response.json());
       this.#emit("upsell-load", this.#view);
     }
 
     async #toggle() {
       var view = this.#view;
-      if (this.#busy || !view || this.#parts.button.disabled) return;
+      if (this.#busy || !view || this.#closed) return;
       var selected = !view.upsell.selected;
       this.#busy = true;
       this.#parts.root.setAttribute("aria-busy", "true");
       this.#parts.button.setAttribute("aria-checked", String(selected));
-      this.#parts.message.textContent = "";
+      this.#say("status", "");
       try {
         var response = await this.#request("POST", { selected: selected });
         if (response.ok) {
@@ -165,11 +188,13 @@
           var code = await this.#code(response);
           this.#render(view);
           if (response.status === 409) this.#close(CLOSED[code] || "expired");
-          this.#fail(response.status, code, response.status === 409 ? null : "failed");
+          else this.#say("alert", this.#text("failed"));
+          this.#emit("upsell-error", { status: response.status, code: code });
         }
       } catch (error) {
         this.#render(view);
-        this.#fail(0, null, "failed");
+        this.#say("alert", this.#text("failed"));
+        this.#emit("upsell-error", { status: 0, code: null });
       } finally {
         this.#busy = false;
         this.#parts.root.removeAttribute("aria-busy");
@@ -184,14 +209,33 @@
       }
     }
 
-    #fail(status, code, message) {
-      if (message) this.#parts.message.textContent = this.#text(message);
+    // A load that failed shows its message alone, as an alert: the offer it could not read stays hidden.
+    #unreadable(status, code) {
+      var parts = this.#parts;
+      parts.offer.forEach(function (node) { node.hidden = true; });
+      parts.root.hidden = false;
+      this.#say("alert", this.#text("unreadable"));
+      this.setAttribute("data-state", "failed");
       this.#emit("upsell-error", { status: status, code: code });
     }
 
+    // Errors are alerts; what closed the offer is a status.
+    #say(role, text) {
+      this.#parts.message.setAttribute("role", role);
+      this.#parts.message.textContent = text;
+    }
+
+    #open() {
+      this.#closed = false;
+      this.#parts.button.disabled = false;
+      this.#parts.root.classList.remove("upsell-offer--closed");
+    }
+
     #close(reason) {
+      this.#closed = true;
       this.#parts.button.disabled = true;
-      this.#parts.message.textContent = this.#text(reason);
+      this.#parts.root.classList.add("upsell-offer--closed");
+      this.#say("status", this.#text(reason));
       this.setAttribute("data-state", reason);
     }
 
@@ -209,25 +253,33 @@
       var root = document.createElement("div");
       root.className = "upsell-offer";
       root.hidden = true;
+      var head = part("p", "head", root);
+      var kicker = part("span", "kicker", head);
+      var savings = part("strong", "savings", head);
       var button = part("button", "switch", root);
       button.type = "button";
       button.setAttribute("role", "switch");
       button.setAttribute("aria-checked", "false");
       var label = part("span", "label", root);
-      label.id = id + "-label";
-      button.setAttribute("aria-labelledby", label.id);
-      var savings = part("span", "savings", root);
+      var equivalent = part("span", "equivalent", root);
       var total = part("span", "total", root);
+      label.id = id + "-label";
+      savings.id = id + "-savings";
+      equivalent.id = id + "-equivalent";
       total.id = id + "-total";
-      button.setAttribute("aria-describedby", total.id);
+      // The name says what the offer saves; the description what it costs a cycle and today.
+      button.setAttribute("aria-labelledby", label.id + " " + savings.id);
+      button.setAttribute("aria-describedby", equivalent.id + " " + total.id);
       var message = part("p", "message", root);
       message.setAttribute("role", "status");
-      message.setAttribute("aria-live", "polite");
       var toggle = this.#toggle.bind(this);
       button.addEventListener("click", toggle);
       label.addEventListener("click", toggle);
       this.replaceChildren(root);
-      this.#parts = { root: root, button: button, label: label, savings: savings, total: total, message: message };
+      this.#parts = {
+        root: root, button: button, label: label, kicker: kicker, savings: savings, equivalent: equivalent,
+        total: total, message: message, offer: [head, button, label, equivalent, total]
+      };
     }
 
     #render(view) {
@@ -241,16 +293,21 @@
         return;
       }
       var chosen = offer.selected ? offer.options.upsell : offer.options.current;
+      parts.offer.forEach(function (node) { node.hidden = false; });
       parts.root.hidden = false;
       parts.button.setAttribute("aria-checked", String(offer.selected));
+      parts.kicker.textContent = this.#text("kicker");
       parts.label.textContent = fill(this.#text("offer"), {
         upsell: offer.options.upsell.display.per_interval,
         current: offer.options.current.display.per_interval
       });
       parts.savings.textContent = offer.savings ? fill(this.#text("save"), { savings: offer.savings.display }) : "";
+      parts.savings.hidden = !offer.savings;
+      parts.equivalent.textContent = offer.options.upsell.display.equivalent || "";
       parts.total.textContent = fill(this.#text("total"), { total: chosen.display.amount_total });
+      if (!this.#closed) this.#say("status", "");
       if (view.status !== "open") this.#close(view.status === "complete" ? "complete" : "expired");
-      else if (!parts.button.disabled) this.setAttribute("data-state", offer.selected ? "selected" : "unselected");
+      else if (!this.#closed) this.setAttribute("data-state", offer.selected ? "selected" : "unselected");
     }
   }
 
