@@ -49,7 +49,12 @@ async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:
                     "interval_count": 1,
                     "amount": 20000,
                     "amount_total": 12500,
-                    "display": {"amount": "$200.00", "per_interval": "$200.00/month", "amount_total": "$125.00"},
+                    "display": {
+                        "amount": "$200.00",
+                        "per_interval": "$200.00/month",
+                        "amount_total": "$125.00",
+                        "equivalent": "$2,400.00/year, billed monthly",
+                    },
                 },
                 "upsell": {
                     "price": "price_pro_yearly",
@@ -57,7 +62,12 @@ async def test_create_read_toggle_complete(seeded: asyncpg.Pool) -> None:
                     "interval_count": 1,
                     "amount": 200000,
                     "amount_total": 102500,
-                    "display": {"amount": "$2,000.00", "per_interval": "$2,000.00/year", "amount_total": "$1,025.00"},
+                    "display": {
+                        "amount": "$2,000.00",
+                        "per_interval": "$2,000.00/year",
+                        "amount_total": "$1,025.00",
+                        "equivalent": "$166.67/month, billed yearly",
+                    },
                 },
             },
         }
