@@ -1,4 +1,4 @@
-/*! <upsell-offer session client-secret api> 1.0.0, the upsell service's checkout switch. No dependencies.
+/*! <upsell-offer session client-secret api> 1.1.0, the upsell service's offer at checkout. No dependencies.
  *  Events: upsell-load, upsell-change (detail: the session view), upsell-error (detail: {status, code}). */
 (function () {
   "use strict";
