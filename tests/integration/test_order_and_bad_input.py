@@ -157,3 +157,23 @@ async def test_catalog_file_is_checked_against_its_final_state(pool: asyncpg.Poo
     changes = await apply_catalog(new_uow, catalog("inclusive"), dry_run=False)
     assert [(c.key, c.change) for c in changes if c.kind == "price"] == [("m", "updated"), ("y", "updated")]
     assert await pool.fetchval("select body->>'tax_behavior' from prices where id = 'y'") == "inclusive"
+
+
+async def test_a_second_payment_for_a_complete_session_is_dead_lettered(service: Service, amqp_url: str) -> None:
+    async with peer(amqp_url) as broker:
+        await service.subscriptions.take_all()
+        await broker.send("checkout.session.created", created("cs_twice"))
+        await broker.send("checkout.session.payment_succeeded", {"session": "cs_twice", "payment": "pi_123"})
+        await broker.send("checkout.session.payment_succeeded", {"session": "cs_twice", "payment": "pi_123"})
+        await broker.send(
+            "checkout.session.payment_succeeded", {"session": "cs_twice", "payment": "pi_999"}, event_id="evt-second"
+        )
+        dead = await broker.dead_letter()
+        await service.subscriptions.cancel_all()
+    assert msgspec.json.decode(dead.body)["id"] == "evt-second"
+    assert dead.headers["x-upsell-reason"] == "payment_mismatch"
+    assert "pi_123" in str(dead.headers["x-upsell-detail"])
+    completed = await service.pool.fetchval(
+        "select count(*) from outbox where correlation_id = 'cs_twice' and type = 'checkout.session.completed'"
+    )
+    assert completed == 1
