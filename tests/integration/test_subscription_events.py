@@ -40,7 +40,7 @@ async def test_switch_and_order_events_are_published_once_with_their_properties(
         placed = await http.post("/v1/subscriptions/sub_ev/upgrade-orders", json=order, headers=headers)
         assert placed.status == 201
         placed_id = (await placed.json())["id"]
-        assert (await http.post("/v1/subscriptions/sub_ev/upgrade-orders", json=order, headers=headers)).status == 200
+        assert (await http.post("/v1/subscriptions/sub_ev/upgrade-orders", json=order, headers=headers)).status == 201
         first, second = await broker.next_event(), await broker.next_event()
         assert await broker.no_more_events(1.0)
 
