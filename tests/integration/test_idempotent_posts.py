@@ -165,6 +165,12 @@ async def test_unknown_fields_are_named_and_whole_numbers_are_integers(seeded: a
         )
         assert whole.status == 201
         assert (await whole.json())["line_items"][0]["quantity"] == 3
+        # A tag that is no string names no member of its union: refused, not a 500.
+        tags: list[object] = [{}, [], 1.5, None]
+        for tag in tags:
+            order = {"payment": {"method": tag, "card_token": "tok_1"}}
+            untagged = await client.post("/v1/subscriptions/sub_1/upgrade-orders", json=order, headers=ADMIN)
+            assert untagged.status == 422, await untagged.text()
     assert await seeded.fetchval("select count(*) from checkout_sessions where id = 'cs_typo'") == 0
 
 
