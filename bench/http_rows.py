@@ -29,6 +29,8 @@ PYTHON = sys.executable
 SUBSCRIPTIONS = 1000
 SLICE = 1.0
 """Seconds of each turn of a row and its baseline (wrk counts whole seconds)."""
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"
+"""What Chromium sends as Accept-Encoding: the script rows load what browsers are sent."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -137,8 +139,13 @@ async def prepare(base: str, admin: str) -> dict[str, str]:
             headers = {"Authorization": f"Bearer {key['secret']}"}
             async with http.put(f"{base}/v1/subscriptions/sub_{index}", json=body, headers=headers) as answer:
                 assert answer.status in (200, 201), await answer.text()
-        async with http.get(f"{base}/v1/elements/upsell.js") as answer:
+        # The script as a browser takes it, gzip-encoded; its revalidation is a 304 only with that ETag.
+        script = f"{base}/v1/elements/upsell.js"
+        async with http.get(script, headers={"Accept-Encoding": BROWSER_ENCODINGS}) as answer:
             etag = answer.headers["ETag"]
+        revalidate = {"Accept-Encoding": BROWSER_ENCODINGS, "If-None-Match": etag}
+        async with http.get(script, headers=revalidate) as answer:
+            assert answer.status == 304, answer.status
     return {"backend": key["secret"], "secret": created["client_secret"], "etag": etag}
 
 
@@ -218,8 +225,9 @@ async def service_rows(
     previews = {**backend, "WRK_PREFIX": "/v1/subscriptions/sub_", "WRK_SPREAD": str(SUBSCRIPTIONS)}
     rows["preview"] = await read(base + "/", "preview.lua", previews)
     script = f"{base}/v1/elements/upsell.js"
-    rows["script"] = await read(script, "headers.lua", {})
-    rows["script_304"] = await read(script, "headers.lua", {"WRK_IF_NONE_MATCH": keys["etag"]})
+    browser = {"WRK_ACCEPT_ENCODING": BROWSER_ENCODINGS}
+    rows["script"] = await read(script, "headers.lua", browser)
+    rows["script_304"] = await read(script, "headers.lua", {**browser, "WRK_IF_NONE_MATCH": keys["etag"]})
     return rows
 
 
